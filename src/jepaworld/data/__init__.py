@@ -1,0 +1,8 @@
+"""Episodes on disk: the file format, windows for training, and collection."""
+
+from jepaworld.data.collect import HELD_OUT_SEED_BASE, CollectConfig, collect, make_env
+from jepaworld.data.episodes import EpisodeFile, EpisodeFileError, EpisodeWriter
+from jepaworld.data.windows import WindowDataset
+
+__all__ = ["HELD_OUT_SEED_BASE", "CollectConfig", "EpisodeFile", "EpisodeFileError", "EpisodeWriter",
+           "WindowDataset", "collect", "make_env"]

@@ -1,0 +1,63 @@
+"""Random windows of consecutive frames and the actions between them, read from disk on demand."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from jepaworld.data.episodes import EpisodeFile
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Windows of ``num_frames`` frames taken every ``frameskip`` steps inside one episode.
+
+    Item ``i`` is a dict:
+      ``frames`` ``[T, 3, H, W]`` uint8, ``actions`` ``[T - 1, frameskip * A]`` float32 (the ``frameskip``
+      env actions between consecutive frames, concatenated), and ``state`` ``[T, S]`` when the file has it.
+    Frames are read per window through a decompressed-chunk cache bounded by ``cache_mb``; only the
+    small per-step columns (actions, state) are held in memory whole.
+    """
+
+    def __init__(self, path: str | os.PathLike, num_frames: int, frameskip: int = 1,
+                 episodes: np.ndarray | None = None, cache_mb: int = 1024) -> None:
+        if num_frames < 2:
+            raise ValueError(f"a window needs at least 2 frames (history + next), got num_frames={num_frames}")
+        if frameskip < 1:
+            raise ValueError(f"frameskip must be >= 1, got {frameskip}")
+        self.file = EpisodeFile(path, cache_bytes=cache_mb * 2**20)
+        self._actions = self.file.rows("actions", 0, self.file.num_frames)
+        self._state = self.file.rows("state", 0, self.file.num_frames) if self.file.has_state else None
+        self.num_frames, self.frameskip = num_frames, frameskip
+        self.span = (num_frames - 1) * frameskip + 1
+        chosen = np.arange(self.file.num_episodes) if episodes is None else np.asarray(episodes)
+        starts = [np.arange(self.file.episode_starts[e], self.file.episode_ends[e] - self.span + 1)
+                  for e in chosen]
+        self.starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        if len(self.starts) == 0:
+            raise ValueError(f"{self.file.path}: no episode is long enough for a window of {num_frames} frames "
+                             f"at frameskip {frameskip} ({self.span} steps)")
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        start = int(self.starts[index])
+        k, t = self.frameskip, self.num_frames
+        frames = self.file.rows("frames", start, start + self.span)[::k]
+        actions = self._actions[start:start + (t - 1) * k]
+        item = {
+            "frames": torch.from_numpy(rearrange(frames, "t h w c -> t c h w").copy()),
+            "actions": torch.from_numpy(rearrange(actions, "(t k) a -> t (k a)", k=k).copy()),
+        }
+        if self._state is not None:
+            item["state"] = torch.from_numpy(self._state[start:start + self.span:k].copy())
+        return item
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """A random batch: each value gains a leading ``[B]`` axis. Reproducible from ``rng``."""
+        indices = np.sort(rng.integers(0, len(self), size=batch_size))
+        items = [self[int(i)] for i in indices]
+        return {key: torch.stack([it[key] for it in items]) for key in items[0]}

@@ -1,0 +1,88 @@
+"""Action-conditioned predictors: ``(z [B, T, D], a [B, T, A]) -> z_next [B, T, D]``, causal in T."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from jepaworld.registry import Registry
+
+PREDICTORS: Registry[nn.Module] = Registry("predictor")
+
+
+class AdaLNBlock(nn.Module):
+    """A pre-norm causal transformer block whose norms are modulated by the action (adaLN-zero, as DiT).
+
+    The modulation is zero at init, so each block starts as the identity.
+    """
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        self.modulation = nn.Linear(width, 6 * width)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """x ``[B, T, W]``, cond ``[B, T, W]`` (the action embedding) -> ``[B, T, W]``."""
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond).chunk(6, dim=-1)
+        h = self.norm1(x) * (1 + scale1) + shift1
+        q, k, v = rearrange(self.qkv(h), "b t (three nh hs) -> three b nh t hs", three=3, nh=self.heads)
+        attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [B, nh, T, hs]
+        x = x + gate1 * self.proj(rearrange(attn, "b nh t hs -> b t (nh hs)"))
+        h = self.norm2(x) * (1 + scale2) + shift2
+        return x + gate2 * self.mlp(h)
+
+
+@PREDICTORS.register("transformer")
+class TransformerPredictor(nn.Module):
+    """A small causal transformer over the latent history, conditioned on actions by adaLN-zero.
+
+    Predicts a residual: ``z_next[t] = z[t] + head(h[t])``.
+    """
+
+    def __init__(self, latent_dim: int, action_dim: int, max_history: int, width: int = 128,
+                 depth: int = 2, heads: int = 4) -> None:
+        super().__init__()
+        self.max_history = max_history
+        self.inp = nn.Linear(latent_dim, width)
+        self.pos = nn.Parameter(torch.randn(1, max_history, width) * 0.02)
+        self.action = nn.Sequential(nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+        self.blocks = nn.ModuleList(AdaLNBlock(width, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, latent_dim)
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        t = z.shape[1]
+        if t > self.max_history:
+            raise ValueError(f"predictor history: at most {self.max_history} steps, got {t}")
+        x = self.inp(z) + self.pos[:, :t]  # [B, T, W]
+        cond = self.action(actions)  # [B, T, W]
+        for block in self.blocks:
+            x = block(x, cond)
+        return z + self.head(self.norm(x))
+
+
+@PREDICTORS.register("mlp")
+class MLPPredictor(nn.Module):
+    """A Markov predictor: ``z_next[t] = z[t] + MLP([z[t], a[t]])``; ignores older history."""
+
+    def __init__(self, latent_dim: int, action_dim: int, max_history: int, width: int = 256,
+                 depth: int = 2, heads: int = 0) -> None:
+        super().__init__()
+        self.max_history = max_history
+        layers, d = [], latent_dim + action_dim
+        for _ in range(depth):
+            layers += [nn.Linear(d, width), nn.LayerNorm(width), nn.GELU()]
+            d = width
+        self.net = nn.Sequential(*layers, nn.Linear(d, latent_dim))
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return z + self.net(torch.cat([z, actions], dim=-1))

@@ -1,0 +1,54 @@
+"""SIGReg: sketched isotropic Gaussian regularisation (LeJEPA; used by LeWM against collapse).
+
+For random unit directions ``u`` the projections ``h = z @ u`` of a batch should be standard
+normal. The Epps-Pulley statistic compares their empirical characteristic function with the
+Gaussian one, ``N * integral |phi_N(t) - exp(-t^2 / 2)|^2 exp(-t^2 / 2) dt``, which is ~0 for
+Gaussian latents and large for collapsed ones. Averaged over the directions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+class SIGReg(nn.Module):
+    """``forward(z [N, D]) -> scalar``; ``z [T, N, D]`` tests each of the T batches and averages.
+
+    Under ``torch.distributed`` the characteristic function is averaged over all ranks (with
+    gradients), so the statistic is that of the global batch, not of one rank's shard.
+    """
+
+    def __init__(self, num_projections: int = 256, knots: int = 17, t_max: float = 3.0) -> None:
+        super().__init__()
+        self.num_projections = num_projections
+        t = torch.linspace(0.0, t_max, knots)
+        # Trapezoid weights on [0, t_max], doubled: the integrand is even in t.
+        step = t_max / (knots - 1)
+        weights = torch.full((knots,), 2.0 * step)
+        weights[[0, -1]] = step
+        self.register_buffer("t", t, persistent=False)
+        self.register_buffer("weights", weights * torch.exp(-0.5 * t**2), persistent=False)
+        self.register_buffer("target", torch.exp(-0.5 * t**2), persistent=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:
+            z = z.unsqueeze(0)
+        _, n, d = z.shape
+        directions = torch.randn(d, self.num_projections, device=z.device, dtype=z.dtype)
+        directions = directions / directions.norm(dim=0, keepdim=True)
+        distributed = dist.is_available() and dist.is_initialized()
+        if distributed:
+            dist.broadcast(directions, src=0)  # every rank must test the same directions
+        h = z @ directions  # [T, N, P]
+        angles = h.unsqueeze(-1) * self.t  # [T, N, P, K]
+        cos, sin = angles.cos().mean(1), angles.sin().mean(1)  # empirical CF, [T, P, K]
+        world = 1
+        if distributed:
+            from torch.distributed.nn.functional import all_reduce
+
+            world = dist.get_world_size()
+            cos, sin = all_reduce(cos) / world, all_reduce(sin) / world
+        error = (cos - self.target) ** 2 + sin**2  # [T, P, K]
+        return (error @ self.weights).mean() * n * world

@@ -1,0 +1,145 @@
+"""The JEPA world model: encode frames to latents, predict the next latent from (history, action).
+
+Training loss = next-latent prediction error + ``sigreg_weight`` * SIGReg(latents). No pixel
+reconstruction, no EMA target: the regulariser alone keeps the latents from collapsing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jepaworld.config import check, option
+from jepaworld.models.encoders import ENCODERS, Projector
+from jepaworld.models.predictors import PREDICTORS
+from jepaworld.models.sigreg import SIGReg
+from jepaworld.types import check_shape
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """World-model architecture; with ``env_action_dim`` and bounds it fully rebuilds the model."""
+
+    encoder: str = option("cnn", "frame encoder: cnn (default, fast on CPU) or vit (tiny ViT)")
+    encoder_width: int = option(16, "CNN base channels (doubling 4 times) or ViT width")
+    predictor: str = option("transformer", "predictor: transformer (causal, adaLN actions) or mlp")
+    predictor_width: int = option(128, "predictor hidden width")
+    predictor_depth: int = option(2, "predictor blocks / layers")
+    latent_dim: int = option(128, "latent size D")
+    history: int = option(3, "latents the predictor sees (its causal context)")
+    frameskip: int = option(5, "env steps per model step; a model action is frameskip env actions")
+    image_size: int = option(64, "frame height and width, pixels")
+    sigreg_weight: float = option(0.1, "lambda: weight of SIGReg in the loss")
+    sigreg_projections: int = option(256, "random directions SIGReg tests per step")
+    env_action_dim: int = option(2, "action size of the env (filled from the data)", cli=False)
+
+    def __post_init__(self) -> None:
+        check(self.encoder in ENCODERS, f"encoder must be one of {ENCODERS.names()}, got {self.encoder!r}")
+        check(self.predictor in PREDICTORS,
+              f"predictor must be one of {PREDICTORS.names()}, got {self.predictor!r}")
+        for name in ("encoder_width", "predictor_width", "predictor_depth", "latent_dim", "history",
+                     "frameskip", "sigreg_projections", "env_action_dim"):
+            check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        check(self.sigreg_weight >= 0, f"sigreg_weight must be >= 0, got {self.sigreg_weight}")
+
+    @property
+    def action_dim(self) -> int:
+        """Size of one model action: ``frameskip`` env actions, concatenated."""
+        return self.frameskip * self.env_action_dim
+
+
+class WorldModel(nn.Module):
+    """Encoder + projector + predictor + anti-collapse regulariser.
+
+    ``encode(obs [B, T, C, H, W]) -> z [B, T, D]``
+    ``predict(z [B, T, D], a [B, T, A]) -> z_next [B, T, D]``
+    ``rollout(z0 [B, D] | [B, T0, D], actions [B, H, A]) -> z [B, H, D]``
+    ``loss(batch) -> (loss, metrics)``; ``surprise(obs, actions) -> [B, T]``
+    """
+
+    def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module,
+                 regulariser: nn.Module, *, history: int, action_dim: int, sigreg_weight: float) -> None:
+        super().__init__()
+        self.encoder, self.projector, self.predictor = encoder, projector, predictor
+        self.regulariser = regulariser
+        self.history, self.action_dim, self.sigreg_weight = history, action_dim, sigreg_weight
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """Frames ``[B, T, C, H, W]`` (uint8 or float in [0, 1]) -> latents ``[B, T, D]``."""
+        return self.projector(self.encoder(obs))
+
+    def predict(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, T, D]``, actions ``[B, T, A]`` -> next latents ``[B, T, D]`` (causal)."""
+        check_shape("actions", actions, [z.shape[0], z.shape[1], self.action_dim])
+        return self.predictor(z, actions)
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor,
+                past_actions: torch.Tensor | None = None) -> torch.Tensor:
+        """Imagine the latents after each action.
+
+        z0 ``[B, D]`` (one frame) or ``[B, T0, D]`` (a history; then ``past_actions [B, T0 - 1, A]``
+        are the actions between those frames), actions ``[B, H, A]`` -> ``[B, H, D]``.
+        The predictor sees a sliding window of the last ``history`` latents.
+        """
+        z = z0.unsqueeze(1) if z0.dim() == 2 else z0
+        b, t0, _ = z.shape
+        check_shape("rollout actions", actions, [b, "H", self.action_dim])
+        a = actions.new_zeros(b, 0, self.action_dim) if past_actions is None else past_actions
+        check_shape("rollout past_actions", a, [b, t0 - 1, self.action_dim])
+        out = []
+        for h in range(actions.shape[1]):
+            a = torch.cat([a, actions[:, h : h + 1]], dim=1)[:, -self.history :]
+            z_next = self.predictor(z[:, -self.history :], a)[:, -1:]  # [B, 1, D]
+            z = torch.cat([z[:, -self.history + 1 :] if self.history > 1 else z[:, :0], z_next], dim=1)
+            a = a[:, -self.history + 1 :] if self.history > 1 else a[:, :0]
+            out.append(z_next)
+        return torch.cat(out, dim=1)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """batch ``frames [B, T+1, C, H, W]``, ``actions [B, T, A]`` -> (loss, metrics).
+
+        Teacher-forced: output ``t`` predicts latent ``t + 1`` from latents ``<= t``.
+        """
+        frames, actions = batch["frames"], batch["actions"]
+        z = self.encode(frames)  # [B, T+1, D]
+        pred = self.predict(z[:, :-1], actions)  # [B, T, D]
+        prediction = F.mse_loss(pred, z[:, 1:])
+        regulariser = self.regulariser(z.transpose(0, 1))  # SIGReg per time step over the batch
+        loss = prediction + self.sigreg_weight * regulariser
+        with torch.no_grad():
+            z_std = z.flatten(0, 1).std(0).mean()
+        return loss, {"loss": loss.item(), "pred": prediction.item(), "sigreg": regulariser.item(),
+                      "z_std": z_std.item()}
+
+    @torch.no_grad()
+    def surprise(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Per-step prediction error: obs ``[B, T+1, C, H, W]``, actions ``[B, T, A]`` -> ``[B, T]``.
+
+        Step ``t`` is the mean squared error between the latent of frame ``t + 1`` and its prediction
+        from the ``history`` frames up to ``t``: how unexpected frame ``t + 1`` was.
+        """
+        z = self.encode(obs)  # [B, T+1, D]
+        b, t1, d = z.shape
+        check_shape("surprise actions", actions, [b, t1 - 1, self.action_dim])
+        h = self.history
+        pad_z = torch.cat([z[:, :1].expand(b, h - 1, d), z[:, :-1]], dim=1)  # [B, T+h-1, D]
+        pad_a = torch.cat([actions.new_zeros(b, h - 1, self.action_dim), actions], dim=1)
+        zw = pad_z.unfold(1, h, 1).permute(0, 1, 3, 2).flatten(0, 1)  # [B*T, h, D]
+        aw = pad_a.unfold(1, h, 1).permute(0, 1, 3, 2).flatten(0, 1)
+        pred = self.predictor(zw, aw)[:, -1].view(b, t1 - 1, d)
+        return (pred - z[:, 1:]).pow(2).mean(-1)
+
+
+def build_world_model(config: ModelConfig) -> WorldModel:
+    """The entry point that reads a ``ModelConfig``; the parts themselves take plain values."""
+    encoder = ENCODERS.build(config.encoder, image_size=config.image_size, width=config.encoder_width)
+    projector = Projector(encoder.out_dim, config.latent_dim)
+    predictor = PREDICTORS.build(config.predictor, latent_dim=config.latent_dim, action_dim=config.action_dim,
+                                 max_history=config.history, width=config.predictor_width,
+                                 depth=config.predictor_depth)
+    regulariser = SIGReg(num_projections=config.sigreg_projections)
+    return WorldModel(encoder, projector, predictor, regulariser, history=config.history,
+                      action_dim=config.action_dim, sigreg_weight=config.sigreg_weight)
