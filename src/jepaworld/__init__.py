@@ -2,4 +2,4 @@
 
 __version__ = "0.1.0"
 
-from jepaworld import envs as envs  # noqa: E402  (registers the Gymnasium envs)
+from jepaworld import envs as envs

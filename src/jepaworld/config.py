@@ -53,8 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") 
             choices = typing.get_args(tp)
             group.add_argument(flag, choices=choices, default=default, help=help_text)
         else:
-            group.add_argument(flag, type=tp, default=default, help=help_text,
-                               metavar=f.name.upper())
+            group.add_argument(flag, type=tp, default=default, help=help_text, metavar=f.name.upper())
 
 
 def from_namespace(cls: type[C], ns: argparse.Namespace, prefix: str = "") -> C:

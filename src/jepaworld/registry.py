@@ -24,10 +24,14 @@ class Registry(Generic[T]):
 
         return decorate
 
-    def build(self, name: str, *args, **kwargs) -> T:
+    def get(self, name: str) -> Callable[..., T]:
+        """The registered object itself (a class, or a function such as an energy)."""
         if name not in self._factories:
             raise KeyError(f"unknown {self.kind} {name!r}; registered: {self.names()}")
-        return self._factories[name](*args, **kwargs)
+        return self._factories[name]
+
+    def build(self, name: str, *args, **kwargs) -> T:
+        return self.get(name)(*args, **kwargs)
 
     def names(self) -> list[str]:
         return sorted(self._factories)

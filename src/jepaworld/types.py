@@ -58,8 +58,9 @@ class Planner(Protocol):
 
     horizon: int
 
-    def plan(self, z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn,
-             init: torch.Tensor | None = None) -> PlanResult:
+    def plan(
+        self, z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn, init: torch.Tensor | None = None
+    ) -> PlanResult:
         """z0 ``[D]``, z_goal ``[D]``, init ``[H, A]`` (a warm start) -> ``PlanResult``."""
         ...
 
@@ -71,7 +72,5 @@ def check_shape(name: str, tensor: torch.Tensor, expected: Sequence[int | str | 
     """
     shape = tuple(tensor.shape)
     wanted = "[" + ", ".join(str(e) if e is not None else "*" for e in expected) + "]"
-    if len(shape) != len(expected) or any(
-        isinstance(e, int) and e != s for e, s in zip(expected, shape, strict=False)
-    ):
+    if len(shape) != len(expected) or any(isinstance(e, int) and e != s for e, s in zip(expected, shape, strict=False)):
         raise ValueError(f"{name}: expected shape {wanted}, got {list(shape)}")

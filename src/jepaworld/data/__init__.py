@@ -4,5 +4,13 @@ from jepaworld.data.collect import HELD_OUT_SEED_BASE, CollectConfig, collect, m
 from jepaworld.data.episodes import EpisodeFile, EpisodeFileError, EpisodeWriter
 from jepaworld.data.windows import WindowDataset
 
-__all__ = ["HELD_OUT_SEED_BASE", "CollectConfig", "EpisodeFile", "EpisodeFileError", "EpisodeWriter",
-           "WindowDataset", "collect", "make_env"]
+__all__ = [
+    "HELD_OUT_SEED_BASE",
+    "CollectConfig",
+    "EpisodeFile",
+    "EpisodeFileError",
+    "EpisodeWriter",
+    "WindowDataset",
+    "collect",
+    "make_env",
+]

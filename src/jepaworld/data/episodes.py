@@ -38,9 +38,20 @@ class EpisodeFileError(ValueError):
 class EpisodeWriter:
     """Appends episodes to a new episode file; ``close()`` (or the context manager) publishes it."""
 
-    def __init__(self, path: str | os.PathLike, *, frame_shape: tuple[int, int, int], action_dim: int,
-                 state_dim: int, env_id: str, action_low, action_high, seed: int,
-                 extra: dict[str, Any] | None = None, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        frame_shape: tuple[int, int, int],
+        action_dim: int,
+        state_dim: int,
+        env_id: str,
+        action_low,
+        action_high,
+        seed: int,
+        extra: dict[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> None:
         from jepaworld import __version__
 
         self.path = Path(path)
@@ -51,22 +62,32 @@ class EpisodeWriter:
         self._file = h5py.File(self.partial, "w")
         f = self._file
         chunk = 16
-        f.create_dataset("frames", (0, *frame_shape), np.uint8, maxshape=(None, *frame_shape),
-                         chunks=(chunk, *frame_shape), compression="lzf")
-        f.create_dataset("actions", (0, action_dim), np.float32, maxshape=(None, action_dim),
-                         chunks=(1024, action_dim))
+        f.create_dataset(
+            "frames",
+            (0, *frame_shape),
+            np.uint8,
+            maxshape=(None, *frame_shape),
+            chunks=(chunk, *frame_shape),
+            compression="lzf",
+        )
+        f.create_dataset("actions", (0, action_dim), np.float32, maxshape=(None, action_dim), chunks=(1024, action_dim))
         if state_dim:
-            f.create_dataset("state", (0, state_dim), np.float32, maxshape=(None, state_dim),
-                             chunks=(1024, state_dim))
+            f.create_dataset("state", (0, state_dim), np.float32, maxshape=(None, state_dim), chunks=(1024, state_dim))
         f.create_dataset("episode_ends", (0,), np.int64, maxshape=(None,), chunks=(1024,))
         f.create_dataset("episode_seeds", (0,), np.int64, maxshape=(None,), chunks=(1024,))
-        f.attrs.update({
-            "format": FORMAT, "format_version": FORMAT_VERSION, "env_id": env_id,
-            "action_low": np.asarray(action_low, np.float32), "action_high": np.asarray(action_high, np.float32),
-            "seed": seed, "jepaworld_version": __version__,
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "extra": json.dumps(extra or {}),
-        })
+        f.attrs.update(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "env_id": env_id,
+                "action_low": np.asarray(action_low, np.float32),
+                "action_high": np.asarray(action_high, np.float32),
+                "seed": seed,
+                "jepaworld_version": __version__,
+                "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "extra": json.dumps(extra or {}),
+            }
+        )
         self._closed = False
 
     def add_episode(self, frames: np.ndarray, actions: np.ndarray, state: np.ndarray | None, seed: int) -> None:
@@ -74,8 +95,10 @@ class EpisodeWriter:
         f = self._file
         length = len(frames)
         if frames.dtype != np.uint8 or frames.shape[1:] != f["frames"].shape[1:]:
-            raise ValueError(f"frames: expected [L, {', '.join(map(str, f['frames'].shape[1:]))}] uint8, "
-                             f"got {list(frames.shape)} {frames.dtype}")
+            raise ValueError(
+                f"frames: expected [L, {', '.join(map(str, f['frames'].shape[1:]))}] uint8, "
+                f"got {list(frames.shape)} {frames.dtype}"
+            )
         if len(actions) != length - 1:
             raise ValueError(f"an episode of {length} frames needs {length - 1} actions, got {len(actions)}")
         actions = np.concatenate([actions, np.zeros((1, actions.shape[1]), np.float32)]).astype(np.float32)
@@ -127,13 +150,15 @@ class EpisodeFile:
             hint = f" (a {partial.name} exists: that collection did not finish)" if partial.exists() else ""
             raise FileNotFoundError(f"episode file {self.path} does not exist{hint}")
         if not h5py.is_hdf5(self.path):
-            raise EpisodeFileError(f"{self.path}: not an HDF5 file; expected a jepaworld episode file "
-                                   f"written by `jepaworld collect`")
+            raise EpisodeFileError(
+                f"{self.path}: not an HDF5 file; expected a jepaworld episode file written by `jepaworld collect`"
+            )
         try:
             self._file = h5py.File(self.path, "r", rdcc_nbytes=cache_bytes, rdcc_nslots=100_003)
         except OSError as err:
-            raise EpisodeFileError(f"{self.path}: cannot be opened as HDF5 ({err}); "
-                                   f"the file is probably truncated or damaged") from err
+            raise EpisodeFileError(
+                f"{self.path}: cannot be opened as HDF5 ({err}); the file is probably truncated or damaged"
+            ) from err
         try:
             self._validate()
         except EpisodeFileError:
@@ -143,8 +168,10 @@ class EpisodeFile:
     def _validate(self) -> None:
         f, name = self._file, self.path
         if f.attrs.get("format") != FORMAT:
-            raise EpisodeFileError(f"{name}: attribute format={f.attrs.get('format')!r}, expected {FORMAT!r}; "
-                                   f"this HDF5 file is not a jepaworld episode file")
+            raise EpisodeFileError(
+                f"{name}: attribute format={f.attrs.get('format')!r}, expected {FORMAT!r}; "
+                f"this HDF5 file is not a jepaworld episode file"
+            )
         version = int(f.attrs.get("format_version", -1))
         if version != FORMAT_VERSION:
             raise EpisodeFileError(f"{name}: format_version {version}, this jepaworld reads {FORMAT_VERSION}")
@@ -158,11 +185,14 @@ class EpisodeFile:
                 if key in f and f[key].shape[0] != n:
                     raise EpisodeFileError(f"{name}: /{key} has {f[key].shape[0]} rows but /frames has {n}")
             if f["frames"].dtype != np.uint8 or f["frames"].ndim != 4 or f["frames"].shape[-1] != 3:
-                raise EpisodeFileError(f"{name}: /frames must be [N, H, W, 3] uint8, got "
-                                       f"{list(f['frames'].shape)} {f['frames'].dtype}")
+                raise EpisodeFileError(
+                    f"{name}: /frames must be [N, H, W, 3] uint8, got {list(f['frames'].shape)} {f['frames'].dtype}"
+                )
             if len(ends) == 0 or np.any(np.diff(ends) <= 0) or ends[0] <= 0 or ends[-1] != n:
-                raise EpisodeFileError(f"{name}: /episode_ends must increase and end at the frame count {n}, "
-                                       f"got {len(ends)} ends ending at {ends[-1] if len(ends) else None}")
+                raise EpisodeFileError(
+                    f"{name}: /episode_ends must increase and end at the frame count {n}, "
+                    f"got {len(ends)} ends ending at {ends[-1] if len(ends) else None}"
+                )
             # Touch the last chunk: a truncated file fails here rather than mid-training.
             f["frames"][n - 1]
         except (OSError, KeyError) as err:
@@ -189,8 +219,10 @@ class EpisodeFile:
     def metadata(self) -> dict[str, Any]:
         attrs = dict(self._file.attrs)
         attrs["extra"] = json.loads(attrs.get("extra", "{}"))
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v.item() if isinstance(v, np.generic) else v)
-                for k, v in attrs.items()}
+        return {
+            k: (v.tolist() if isinstance(v, np.ndarray) else v.item() if isinstance(v, np.generic) else v)
+            for k, v in attrs.items()
+        }
 
     @property
     def num_episodes(self) -> int:

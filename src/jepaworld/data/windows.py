@@ -21,8 +21,14 @@ class WindowDataset(torch.utils.data.Dataset):
     small per-step columns (actions, state) are held in memory whole.
     """
 
-    def __init__(self, path: str | os.PathLike, num_frames: int, frameskip: int = 1,
-                 episodes: np.ndarray | None = None, cache_mb: int = 1024) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        num_frames: int,
+        frameskip: int = 1,
+        episodes: np.ndarray | None = None,
+        cache_mb: int = 1024,
+    ) -> None:
         if num_frames < 2:
             raise ValueError(f"a window needs at least 2 frames (history + next), got num_frames={num_frames}")
         if frameskip < 1:
@@ -33,12 +39,13 @@ class WindowDataset(torch.utils.data.Dataset):
         self.num_frames, self.frameskip = num_frames, frameskip
         self.span = (num_frames - 1) * frameskip + 1
         chosen = np.arange(self.file.num_episodes) if episodes is None else np.asarray(episodes)
-        starts = [np.arange(self.file.episode_starts[e], self.file.episode_ends[e] - self.span + 1)
-                  for e in chosen]
+        starts = [np.arange(self.file.episode_starts[e], self.file.episode_ends[e] - self.span + 1) for e in chosen]
         self.starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
         if len(self.starts) == 0:
-            raise ValueError(f"{self.file.path}: no episode is long enough for a window of {num_frames} frames "
-                             f"at frameskip {frameskip} ({self.span} steps)")
+            raise ValueError(
+                f"{self.file.path}: no episode is long enough for a window of {num_frames} frames "
+                f"at frameskip {frameskip} ({self.span} steps)"
+            )
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -47,13 +54,13 @@ class WindowDataset(torch.utils.data.Dataset):
         start = int(self.starts[index])
         k, t = self.frameskip, self.num_frames
         frames = self.file.rows("frames", start, start + self.span)[::k]
-        actions = self._actions[start:start + (t - 1) * k]
+        actions = self._actions[start : start + (t - 1) * k]
         item = {
             "frames": torch.from_numpy(rearrange(frames, "t h w c -> t c h w").copy()),
             "actions": torch.from_numpy(rearrange(actions, "(t k) a -> t (k a)", k=k).copy()),
         }
         if self._state is not None:
-            item["state"] = torch.from_numpy(self._state[start:start + self.span:k].copy())
+            item["state"] = torch.from_numpy(self._state[start : start + self.span : k].copy())
         return item
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:

@@ -14,8 +14,14 @@ class MomentumRandomPolicy:
     (white-noise actions jitter in place). Actions are clipped to ``[low, high]``.
     """
 
-    def __init__(self, low: np.ndarray, high: np.ndarray, beta: float = 0.9, scale: float = 1.0,
-                 rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        low: np.ndarray,
+        high: np.ndarray,
+        beta: float = 0.9,
+        scale: float = 1.0,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"momentum beta must be in [0, 1), got {beta}")
         self.low, self.high = np.asarray(low, np.float64), np.asarray(high, np.float64)

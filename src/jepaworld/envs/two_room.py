@@ -12,7 +12,7 @@ Simulator state and task logic are apart (as dm_control splits ``Physics`` and `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -71,7 +71,7 @@ class TwoRoomPhysics:
 
     def rollout(self, pos: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Positions ``[N, 2]``, actions ``[N, H, 2]`` -> positions after each action ``[N, H, 2]``."""
-        out = np.empty(actions.shape[:-1] + (2,), dtype=np.float64)
+        out = np.empty((*actions.shape[:-1], 2), dtype=np.float64)
         for h in range(actions.shape[1]):
             pos = self.step(pos, actions[:, h])
             out[:, h] = pos
@@ -153,12 +153,16 @@ class TwoRoomEnv(gym.Env):
     ``terminate_on_success``. Reset is a pure function of the seed.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
 
-    def __init__(self, render_mode: str | None = "rgb_array",
-                 goal_mode: Literal["opposite_room", "any"] = "opposite_room",
-                 success_radius: float = 4.5, terminate_on_success: bool = True,
-                 physics: TwoRoomPhysics | None = None) -> None:
+    def __init__(
+        self,
+        render_mode: str | None = "rgb_array",
+        goal_mode: Literal["opposite_room", "any"] = "opposite_room",
+        success_radius: float = 4.5,
+        terminate_on_success: bool = True,
+        physics: TwoRoomPhysics | None = None,
+    ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
@@ -204,5 +208,8 @@ class TwoRoomEnv(gym.Env):
         return self.physics.render(self._pos[None])[0]
 
     def _info(self) -> dict[str, Any]:
-        return {"state": self._pos.astype(np.float32), "goal": self._goal.astype(np.float32),
-                "is_success": bool(self.task.is_success(self._pos, self._goal))}
+        return {
+            "state": self._pos.astype(np.float32),
+            "goal": self._goal.astype(np.float32),
+            "is_success": bool(self.task.is_success(self._pos, self._goal)),
+        }

@@ -47,8 +47,9 @@ class CNNEncoder(nn.Module):
 class ViTEncoder(nn.Module):
     """A tiny ViT: ``patch``-pixel patches, ``depth`` pre-norm blocks, the CLS token as the feature."""
 
-    def __init__(self, image_size: int = 64, channels: int = 3, patch: int = 8, width: int = 128,
-                 depth: int = 4, heads: int = 4) -> None:
+    def __init__(
+        self, image_size: int = 64, channels: int = 3, patch: int = 8, width: int = 128, depth: int = 4, heads: int = 4
+    ) -> None:
         super().__init__()
         if image_size % patch:
             raise ValueError(f"ViTEncoder needs image_size % patch == 0, got {image_size} % {patch}")
@@ -57,8 +58,9 @@ class ViTEncoder(nn.Module):
         n = (image_size // patch) ** 2
         self.cls = nn.Parameter(torch.zeros(1, 1, width))
         self.pos = nn.Parameter(torch.randn(1, n + 1, width) * 0.02)
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            width, heads, 4 * width, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
 
@@ -77,8 +79,9 @@ class Projector(nn.Module):
 
     def __init__(self, in_dim: int, latent_dim: int, hidden: int = 512) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(),
-                                 nn.Linear(hidden, latent_dim))
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, latent_dim)
+        )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         b = features.shape[0]

@@ -48,8 +48,9 @@ class TransformerPredictor(nn.Module):
     Predicts a residual: ``z_next[t] = z[t] + head(h[t])``.
     """
 
-    def __init__(self, latent_dim: int, action_dim: int, max_history: int, width: int = 128,
-                 depth: int = 2, heads: int = 4) -> None:
+    def __init__(
+        self, latent_dim: int, action_dim: int, max_history: int, width: int = 128, depth: int = 2, heads: int = 4
+    ) -> None:
         super().__init__()
         self.max_history = max_history
         self.inp = nn.Linear(latent_dim, width)
@@ -74,8 +75,9 @@ class TransformerPredictor(nn.Module):
 class MLPPredictor(nn.Module):
     """A Markov predictor: ``z_next[t] = z[t] + MLP([z[t], a[t]])``; ignores older history."""
 
-    def __init__(self, latent_dim: int, action_dim: int, max_history: int, width: int = 256,
-                 depth: int = 2, heads: int = 0) -> None:
+    def __init__(
+        self, latent_dim: int, action_dim: int, max_history: int, width: int = 256, depth: int = 2, heads: int = 0
+    ) -> None:
         super().__init__()
         self.max_history = max_history
         layers, d = [], latent_dim + action_dim

@@ -38,10 +38,17 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check(self.encoder in ENCODERS, f"encoder must be one of {ENCODERS.names()}, got {self.encoder!r}")
-        check(self.predictor in PREDICTORS,
-              f"predictor must be one of {PREDICTORS.names()}, got {self.predictor!r}")
-        for name in ("encoder_width", "predictor_width", "predictor_depth", "latent_dim", "history",
-                     "frameskip", "sigreg_projections", "env_action_dim"):
+        check(self.predictor in PREDICTORS, f"predictor must be one of {PREDICTORS.names()}, got {self.predictor!r}")
+        for name in (
+            "encoder_width",
+            "predictor_width",
+            "predictor_depth",
+            "latent_dim",
+            "history",
+            "frameskip",
+            "sigreg_projections",
+            "env_action_dim",
+        ):
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         check(self.sigreg_weight >= 0, f"sigreg_weight must be >= 0, got {self.sigreg_weight}")
 
@@ -60,8 +67,17 @@ class WorldModel(nn.Module):
     ``loss(batch) -> (loss, metrics)``; ``surprise(obs, actions) -> [B, T]``
     """
 
-    def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module,
-                 regulariser: nn.Module, *, history: int, action_dim: int, sigreg_weight: float) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        projector: nn.Module,
+        predictor: nn.Module,
+        regulariser: nn.Module,
+        *,
+        history: int,
+        action_dim: int,
+        sigreg_weight: float,
+    ) -> None:
         super().__init__()
         self.encoder, self.projector, self.predictor = encoder, projector, predictor
         self.regulariser = regulariser
@@ -76,14 +92,23 @@ class WorldModel(nn.Module):
         check_shape("actions", actions, [z.shape[0], z.shape[1], self.action_dim])
         return self.predictor(z, actions)
 
-    def rollout(self, z0: torch.Tensor, actions: torch.Tensor,
-                past_actions: torch.Tensor | None = None) -> torch.Tensor:
+    def rollout(
+        self,
+        z0: torch.Tensor,
+        actions: torch.Tensor,
+        past_actions: torch.Tensor | None = None,
+        context: int | None = None,
+    ) -> torch.Tensor:
         """Imagine the latents after each action.
 
         z0 ``[B, D]`` (one frame) or ``[B, T0, D]`` (a history; then ``past_actions [B, T0 - 1, A]``
         are the actions between those frames), actions ``[B, H, A]`` -> ``[B, H, D]``.
-        The predictor sees a sliding window of the last ``history`` latents.
+        The predictor sees a sliding window of the last ``context`` latents (default: ``history``);
+        training is causal, so any ``context <= history`` is in distribution, and 1 is the cheapest.
         """
+        window = self.history if context is None else context
+        if not 1 <= window <= self.history:
+            raise ValueError(f"rollout context must be in [1, {self.history}], got {context}")
         z = z0.unsqueeze(1) if z0.dim() == 2 else z0
         b, t0, _ = z.shape
         check_shape("rollout actions", actions, [b, "H", self.action_dim])
@@ -91,10 +116,10 @@ class WorldModel(nn.Module):
         check_shape("rollout past_actions", a, [b, t0 - 1, self.action_dim])
         out = []
         for h in range(actions.shape[1]):
-            a = torch.cat([a, actions[:, h : h + 1]], dim=1)[:, -self.history :]
-            z_next = self.predictor(z[:, -self.history :], a)[:, -1:]  # [B, 1, D]
-            z = torch.cat([z[:, -self.history + 1 :] if self.history > 1 else z[:, :0], z_next], dim=1)
-            a = a[:, -self.history + 1 :] if self.history > 1 else a[:, :0]
+            a = torch.cat([a, actions[:, h : h + 1]], dim=1)[:, -window:]
+            z_next = self.predictor(z[:, -window:], a)[:, -1:]  # [B, 1, D]
+            z = torch.cat([z[:, max(0, z.shape[1] - window + 1) :], z_next], dim=1)  # last window - 1 + new
+            a = a[:, max(0, a.shape[1] - window + 1) :]
             out.append(z_next)
         return torch.cat(out, dim=1)
 
@@ -111,8 +136,12 @@ class WorldModel(nn.Module):
         loss = prediction + self.sigreg_weight * regulariser
         with torch.no_grad():
             z_std = z.flatten(0, 1).std(0).mean()
-        return loss, {"loss": loss.item(), "pred": prediction.item(), "sigreg": regulariser.item(),
-                      "z_std": z_std.item()}
+        return loss, {
+            "loss": loss.item(),
+            "pred": prediction.item(),
+            "sigreg": regulariser.item(),
+            "z_std": z_std.item(),
+        }
 
     @torch.no_grad()
     def surprise(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -137,9 +166,21 @@ def build_world_model(config: ModelConfig) -> WorldModel:
     """The entry point that reads a ``ModelConfig``; the parts themselves take plain values."""
     encoder = ENCODERS.build(config.encoder, image_size=config.image_size, width=config.encoder_width)
     projector = Projector(encoder.out_dim, config.latent_dim)
-    predictor = PREDICTORS.build(config.predictor, latent_dim=config.latent_dim, action_dim=config.action_dim,
-                                 max_history=config.history, width=config.predictor_width,
-                                 depth=config.predictor_depth)
+    predictor = PREDICTORS.build(
+        config.predictor,
+        latent_dim=config.latent_dim,
+        action_dim=config.action_dim,
+        max_history=config.history,
+        width=config.predictor_width,
+        depth=config.predictor_depth,
+    )
     regulariser = SIGReg(num_projections=config.sigreg_projections)
-    return WorldModel(encoder, projector, predictor, regulariser, history=config.history,
-                      action_dim=config.action_dim, sigreg_weight=config.sigreg_weight)
+    return WorldModel(
+        encoder,
+        projector,
+        predictor,
+        regulariser,
+        history=config.history,
+        action_dim=config.action_dim,
+        sigreg_weight=config.sigreg_weight,
+    )

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install jepaworld and its test tools into the active Python environment.
+#
+# On a machine without an NVIDIA GPU, PyTorch's CPU build is installed first, so that pip never
+# pulls the multi-GB CUDA build to satisfy jepaworld's `torch` requirement:
+#   1. a torch that already imports is kept;
+#   2. a CPU wheel that pip can find offline (find-links, a local index) is used;
+#   3. otherwise the CPU build comes from PyTorch's CPU index.
+# With a GPU (nvidia-smi answers), the regular PyPI build, which bundles CUDA, is installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+command -v "$PY" >/dev/null || PY=python3
+TORCH_VERSION=${JEPAWORLD_TORCH_VERSION:-2.13.0}
+
+if "$PY" -c "import torch" 2>/dev/null; then
+    echo "setup: keeping installed torch $("$PY" -c 'import torch; print(torch.__version__)')"
+elif command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+    echo "setup: GPU found, installing torch with CUDA"
+    "$PY" -m pip install "torch>=2.4"
+elif "$PY" -m pip install --no-index "torch==${TORCH_VERSION}" 2>/dev/null; then
+    echo "setup: installed the local CPU build of torch ${TORCH_VERSION}"
+else
+    echo "setup: installing the CPU build of torch from PyTorch's CPU index"
+    "$PY" -m pip install torch --index-url https://download.pytorch.org/whl/cpu
+fi
+"$PY" -m pip install -e ".[dev]"
+"$PY" -c "import jepaworld, torch; print(f'setup: jepaworld {jepaworld.__version__}, torch {torch.__version__}, cuda {torch.cuda.is_available()}')"

@@ -1,0 +1,5 @@
+import sys
+
+from jepaworld.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,126 @@
+"""The ``jepaworld`` command: a thin layer over the Python API, options generated from the configs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jepaworld.config import add_arguments, from_namespace
+
+DESCRIPTION = """jepaworld: learn a world model from pixels (JEPA + SIGReg) and plan with it.
+
+  jepaworld demo two-room             collect -> train -> evaluate -> report, one command
+  jepaworld collect --episodes 400    roll out the data policy, write an episode file
+  jepaworld train --data FILE         train a world model, checkpoints + TensorBoard in --out
+  jepaworld eval --checkpoint RUN     plan on held-out start/goal pairs, write results.json
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from jepaworld.cli.demo import DEMOS, DemoConfig
+    from jepaworld.data import CollectConfig
+    from jepaworld.eval import EvalConfig
+    from jepaworld.models import ModelConfig
+    from jepaworld.planning import CEMConfig
+    from jepaworld.train import TrainConfig
+
+    parser = argparse.ArgumentParser(
+        prog="jepaworld", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    from jepaworld import __version__
+
+    parser.add_argument("--version", action="version", version=f"jepaworld {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "collect",
+        help="roll out the data policy and write an episode file",
+        description="Roll out the momentum-random data policy in an env and write the episodes "
+        "to one HDF5 episode file (written as FILE.partial, renamed when complete).",
+    )
+    add_arguments(p, CollectConfig)
+
+    p = sub.add_parser(
+        "train",
+        help="train a world model on an episode file",
+        description="Train a JEPA world model (encoder, projector, predictor; loss = next-latent "
+        "error + lambda * SIGReg). Checkpoints are safetensors + JSON in OUT/checkpoints; "
+        "--resume continues a killed run.",
+    )
+    add_arguments(p, TrainConfig)
+    add_arguments(p, ModelConfig)
+
+    p = sub.add_parser(
+        "eval",
+        help="plan with a checkpoint on held-out start/goal pairs",
+        description="Evaluate a checkpoint with CEM + MPC on held-out start/goal pairs (DESIGN.md "
+        "protocol); writes OUT/results.json and OUT/results.md.",
+    )
+    add_arguments(p, EvalConfig)
+    add_arguments(p, CEMConfig)
+
+    p = sub.add_parser(
+        "demo",
+        help="collect -> train -> evaluate -> report, one command",
+        description="Run a whole demo: collect data, train, evaluate, write OUT/results.json, "
+        "OUT/results.md and GIFs of planned episodes.",
+    )
+    p.add_argument("name", choices=sorted(DEMOS), help="which demo")
+    add_arguments(p, DemoConfig)
+    return parser
+
+
+def run(argv: list[str] | None = None) -> object:
+    args = build_parser().parse_args(argv)
+    if args.command == "collect":
+        from jepaworld.data import CollectConfig, collect
+
+        path = collect(from_namespace(CollectConfig, args))
+        print(f"wrote {path}")
+        return path
+    if args.command == "train":
+        from jepaworld.models import ModelConfig
+        from jepaworld.train import TrainConfig, train
+
+        path = train(from_namespace(TrainConfig, args), from_namespace(ModelConfig, args))
+        print(f"final checkpoint: {path}")
+        return path
+    if args.command == "eval":
+        from jepaworld.eval import EvalConfig, evaluate
+        from jepaworld.eval.report import markdown_table
+        from jepaworld.planning import CEMConfig
+
+        config = from_namespace(EvalConfig, args)
+        results = evaluate(config, from_namespace(CEMConfig, args))
+        print(markdown_table(results))
+        print(f"wrote {config.out}/results.json")
+        return results
+    if args.command == "demo":
+        from jepaworld.cli.demo import DemoConfig, run_demo
+        from jepaworld.eval.report import markdown_table
+
+        config = from_namespace(DemoConfig, args)
+        results = run_demo(args.name, config)
+        print(markdown_table(results))
+        print(f"whole demo: {results['total_seconds']:.0f} s; wrote {config.out}/results.json")
+        return results
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jepaworld.data import EpisodeFileError
+
+    try:
+        run(argv)
+    except (ValueError, FileNotFoundError, FileExistsError, EpisodeFileError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"jepaworld: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jepaworld: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

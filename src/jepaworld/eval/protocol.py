@@ -1,0 +1,244 @@
+"""The evaluation protocol of DESIGN.md, the only place where an env and a planner meet.
+
+Start/goal pairs come from held-out seeds (``HELD_OUT_SEED_BASE + seed * 1_000_000 + i``, never a
+training seed); success rate with a 95% Wilson interval; mean final distance; planning ms per env
+step; an oracle row per task: the same planner on the true simulator, and the scripted solver.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from einops import repeat
+from tqdm import tqdm
+
+from jepaworld.config import check, option, to_dict
+from jepaworld.data import HELD_OUT_SEED_BASE, make_env
+from jepaworld.envs import TWO_ROOM_MAX_STEPS
+from jepaworld.envs.policies import scripted_two_room_action
+from jepaworld.eval.report import markdown_table, write_gif
+from jepaworld.eval.stats import wilson_interval
+from jepaworld.planning import CEM, CEMConfig, MPCAgent, model_functions
+from jepaworld.train import load_checkpoint, resolve_device
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate and how many held-out episodes."""
+
+    checkpoint: str = option("runs/two-room", "checkpoint directory, or a run directory (its latest)")
+    episodes: int = option(100, "held-out start/goal pairs (>= 100 for a headline figure)")
+    seed: int = option(0, "block of held-out seeds: pair i resets with 2^31 + seed * 1e6 + i")
+    max_steps: int = option(TWO_ROOM_MAX_STEPS, "env step budget per episode")
+    replan_every: int = option(1, "model steps executed before re-planning")
+    plan_context: int = option(1, "latents the predictor sees while planning (1..history; 1 is fastest)")
+    oracle: bool = option(True, "also run the oracle rows (planner on true state, scripted solver)")
+    gifs: int = option(0, "episodes saved as GIFs (goal beside the agent)")
+    out: str = option("runs/two-room/eval", "directory for results.json, results.md and GIFs")
+    device: str = option("auto", "torch device for the model")
+    progress: bool = option(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        check(self.episodes >= 1, f"episodes must be >= 1, got {self.episodes}")
+        check(0 <= self.seed < 2000, f"seed must be in [0, 2000), got {self.seed}")
+        check(self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}")
+        check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
+        check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
+
+
+def held_out_seeds(seed: int, episodes: int) -> list[int]:
+    return [HELD_OUT_SEED_BASE + seed * 1_000_000 + i for i in range(episodes)]
+
+
+def run_episode(env, act, reset_agent, seed: int, max_steps: int, record: bool = False) -> dict[str, Any]:
+    """One episode: ``reset_agent(env)`` then ``act(obs, env) -> action`` until success or budget."""
+    obs, info = env.reset(seed=seed)
+    reset_agent(env)
+    frames = [obs] if record else []
+    steps, success = 0, bool(info["is_success"])
+    while not success and steps < max_steps:
+        obs, _, terminated, truncated, info = env.step(act(obs, env))
+        steps += 1
+        success = bool(info["is_success"])
+        if record:
+            frames.append(obs)
+        if terminated or truncated:
+            break
+    distance = float(np.linalg.norm(info["state"] - info["goal"]))
+    return {"seed": seed, "success": success, "steps": steps, "final_distance": distance, "frames": frames}
+
+
+def summarise(agent: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate episode records into one results row."""
+    n, wins = len(episodes), sum(e["success"] for e in episodes)
+    per_step = [e["plan_ms_per_step"] for e in episodes if e.get("plan_ms_per_step") is not None]
+    return {
+        "agent": agent,
+        "episodes": n,
+        "successes": wins,
+        "success_rate": wins / n,
+        "success_ci95": list(wilson_interval(wins, n)),
+        "mean_final_distance": float(np.mean([e["final_distance"] for e in episodes])),
+        "mean_steps": float(np.mean([e["steps"] for e in episodes])),
+        "plan_ms_per_step_median": statistics.median(per_step) if per_step else None,
+        "plan_ms_per_step_p90": float(np.percentile(per_step, 90)) if per_step else None,
+    }
+
+
+def _run_agent(
+    name: str,
+    env,
+    seeds: list[int],
+    max_steps: int,
+    make_agent,
+    progress: bool,
+    gifs: int = 0,
+    gif_dir: Path | None = None,
+) -> list[dict[str, Any]]:
+    records = []
+    for i, seed in enumerate(tqdm(seeds, desc=name, unit="ep", disable=not progress)):
+        agent = make_agent()
+        record = run_episode(env, agent.act, agent.reset, seed, max_steps, record=i < gifs)
+        if hasattr(agent, "plan_seconds") and record["steps"]:
+            record["plan_ms_per_step"] = 1000 * sum(agent.plan_seconds) / record["steps"]
+        if i < gifs and gif_dir is not None:
+            write_gif(gif_dir / f"{name}_episode{i:02d}.gif", record["frames"], env.unwrapped.goal_observation())
+        record.pop("frames")
+        records.append(record)
+    return records
+
+
+class _ModelAgent:
+    def __init__(self, planner, encode, rollout, frameskip, replan_every) -> None:
+        self.mpc = MPCAgent(planner, encode, rollout, frameskip, replan_every)
+        self.plan_seconds = self.mpc.plan_seconds
+
+    def reset(self, env) -> None:
+        self.mpc.reset(env.unwrapped.goal_observation())
+        self.plan_seconds = self.mpc.plan_seconds
+
+    def act(self, obs, env):
+        return self.mpc.act(obs)
+
+
+class _OracleAgent(_ModelAgent):
+    """The same planner and MPC loop on the true simulator state (agent position) instead of latents."""
+
+    def __init__(self, planner, physics, frameskip, replan_every) -> None:
+        def rollout(pos0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            held = repeat(actions.numpy(), "n h a -> n (h k) a", k=frameskip)
+            return torch.from_numpy(
+                physics.rollout(pos0.numpy().astype(np.float64), held)[:, frameskip - 1 :: frameskip]
+            ).float()
+
+        self._encode_state = lambda env: torch.from_numpy(env.unwrapped.state).float()
+        super().__init__(planner, lambda state: state, rollout, frameskip, replan_every)
+
+    def reset(self, env) -> None:
+        self.mpc.reset(torch.from_numpy(env.unwrapped.goal).float())
+        self.plan_seconds = self.mpc.plan_seconds
+
+    def act(self, obs, env):
+        return self.mpc.act(self._encode_state(env))
+
+
+class _RandomAgent:
+    """Uniform random actions, seeded per episode: the floor every learned agent must beat."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, env) -> None:
+        self.rng = np.random.default_rng(int(env.unwrapped.np_random.integers(2**31)))
+
+    def act(self, obs, env):
+        space = env.action_space
+        return self.rng.uniform(space.low, space.high).astype(np.float32)
+
+
+class _ScriptedAgent:
+    def reset(self, env) -> None:
+        pass
+
+    def act(self, obs, env):
+        u = env.unwrapped
+        return scripted_two_room_action(u.physics, u.state, u.goal)
+
+
+def evaluate(config: EvalConfig, planner_config: CEMConfig) -> dict[str, Any]:
+    """Run the protocol and write ``results.json`` and ``results.md`` in ``config.out`` -> the results."""
+    device = resolve_device(config.device)
+    model, info = load_checkpoint(config.checkpoint, device)
+    frameskip = info.model.frameskip
+    env = make_env(info.env_id, max_episode_steps=config.max_steps)
+    low, high = env.action_space.low, env.action_space.high
+    seeds = held_out_seeds(config.seed, config.episodes)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    encode, rollout = model_functions(model, frameskip, device, context=config.plan_context)
+    torch.set_grad_enabled(False)
+
+    def make_model_agent():
+        return _ModelAgent(
+            CEM.from_config(planner_config, low, high, seed=config.seed),
+            encode,
+            rollout,
+            frameskip,
+            config.replan_every,
+        )
+
+    records = {
+        "world_model": _run_agent(
+            "world_model", env, seeds, config.max_steps, make_model_agent, config.progress, config.gifs, out
+        )
+    }
+    if config.oracle:
+        physics = env.unwrapped.physics
+        records["oracle_planner"] = _run_agent(
+            "oracle_planner",
+            env,
+            seeds,
+            config.max_steps,
+            lambda: _OracleAgent(
+                CEM.from_config(planner_config, low, high, seed=config.seed), physics, frameskip, config.replan_every
+            ),
+            config.progress,
+        )
+        records["oracle_scripted"] = _run_agent(
+            "oracle_scripted", env, seeds, config.max_steps, _ScriptedAgent, config.progress
+        )
+    records["random"] = _run_agent("random", env, seeds, config.max_steps, _RandomAgent, config.progress)
+    env.close()
+    rows = [summarise(name, recs) for name, recs in records.items()]
+    by_name = {row["agent"]: row for row in rows}
+    main = rows[0]
+    results = {
+        "env": info.env_id,
+        "episodes": config.episodes,
+        "seed": config.seed,
+        "success_rate": main["success_rate"],
+        "success_ci95": main["success_ci95"],
+        "mean_final_distance": main["mean_final_distance"],
+        "plan_ms_per_step_median": main["plan_ms_per_step_median"],
+        "plan_ms_per_step_p90": main["plan_ms_per_step_p90"],
+        "train_seconds": info.train_seconds,
+        "train_steps": info.step,
+        "oracle_success_rate": by_name["oracle_planner"]["success_rate"] if config.oracle else None,
+        "scripted_success_rate": by_name["oracle_scripted"]["success_rate"] if config.oracle else None,
+        "random_success_rate": by_name["random"]["success_rate"],
+        "checkpoint": str(info.path),
+        "device": str(device),
+        "rows": rows,
+        "planner": {"name": "cem", **to_dict(planner_config)},
+        "eval": to_dict(config),
+        "episodes_detail": {name: recs for name, recs in records.items()},
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(markdown_table(results))
+    return results

@@ -1,0 +1,38 @@
+"""Human-readable outputs of an evaluation: the markdown table and GIFs of planned episodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import imageio.v2 as imageio
+import numpy as np
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The results of ``evaluate`` as a short markdown table (one row per agent)."""
+    lines = [
+        f"# {results['env']}: {results['episodes']} held-out start/goal pairs (seed block {results['seed']})",
+        "",
+        "| agent | success | 95% CI | mean final distance (px) | plan ms / env step (median) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["rows"]:
+        low, high = row["success_ci95"]
+        ms = "-" if row["plan_ms_per_step_median"] is None else f"{row['plan_ms_per_step_median']:.1f}"
+        lines.append(
+            f"| {row['agent']} | {row['successes']}/{row['episodes']} ({100 * row['success_rate']:.1f}%)"
+            f" | [{100 * low:.1f}, {100 * high:.1f}] | {row['mean_final_distance']:.2f} | {ms} |"
+        )
+    lines += ["", f"checkpoint: `{results['checkpoint']}`; training wall time {results['train_seconds']:.0f} s"]
+    return "\n".join(lines) + "\n"
+
+
+def write_gif(path: str | Path, frames: list[np.ndarray], goal: np.ndarray, scale: int = 3, fps: int = 20) -> Path:
+    """Frames ``[H, W, 3]`` uint8 with the goal frame beside each -> an animated GIF at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gap = np.full((goal.shape[0], 2, 3), 255, np.uint8)
+    tiles = [np.concatenate([f, gap, goal], axis=1).repeat(scale, 0).repeat(scale, 1) for f in frames]
+    imageio.mimsave(path, tiles, duration=1000 / fps, loop=0)
+    return path

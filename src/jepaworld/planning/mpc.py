@@ -1,0 +1,87 @@
+"""Model-predictive control: plan, execute the first action block, re-plan from what is observed.
+
+The agent needs only two functions, so the same loop drives the learned world model and the
+true simulator (the oracle): ``encode(observation) -> z [D]`` and ``rollout_fn`` of the planner.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from einops import repeat
+
+from jepaworld.models import WorldModel
+from jepaworld.types import Planner, RolloutFn
+
+
+class MPCAgent:
+    """Re-plans every ``replan_every`` model steps; each model step repeats one action ``frameskip`` times.
+
+    ``reset(goal_observation)`` sets the goal; ``act(observation) -> env action [A]`` (numpy float32).
+    Planning time is recorded in ``plan_seconds`` (one entry per plan call).
+    """
+
+    def __init__(
+        self,
+        planner: Planner,
+        encode: Callable[[object], torch.Tensor],
+        rollout_fn: RolloutFn,
+        frameskip: int,
+        replan_every: int = 1,
+        warm_start: bool = True,
+    ) -> None:
+        self.planner, self.encode, self.rollout_fn = planner, encode, rollout_fn
+        self.frameskip, self.replan_every, self.warm_start = frameskip, replan_every, warm_start
+        self.plan_seconds: list[float] = []
+        self.last_plan = None
+        self._queue: list[np.ndarray] = []
+        self._previous: torch.Tensor | None = None
+        self._z_goal: torch.Tensor | None = None
+
+    def reset(self, goal_observation) -> None:
+        self._z_goal = self.encode(goal_observation)
+        self._queue, self._previous, self.plan_seconds = [], None, []
+
+    def act(self, observation) -> np.ndarray:
+        if self._z_goal is None:
+            raise RuntimeError("MPCAgent.act called before reset(goal_observation)")
+        if not self._queue:
+            start = time.perf_counter()
+            z0 = self.encode(observation)
+            init = None
+            if self.warm_start and self._previous is not None:
+                shifted = self._previous[self.replan_every :]
+                init = torch.cat([shifted, shifted[-1:].expand(self.replan_every, -1)])
+            result = self.planner.plan(z0, self._z_goal, self.rollout_fn, init=init)
+            self.plan_seconds.append(time.perf_counter() - start)
+            self._previous, self.last_plan = result.actions, result
+            for action in result.actions[: self.replan_every].numpy():
+                self._queue.extend([action.astype(np.float32)] * self.frameskip)
+        return self._queue.pop(0)
+
+
+def model_functions(
+    model: WorldModel, frameskip: int, device: torch.device | str = "cpu", context: int | None = None
+) -> tuple[Callable, RolloutFn]:
+    """``encode(frame [H, W, 3] uint8) -> z [D]`` and a rollout over held actions for ``MPCAgent``.
+
+    The planner searches one env action ``[A]`` per model step; the rollout repeats it ``frameskip``
+    times to form the model's action ``[frameskip * A]``. ``context``: latents the predictor sees
+    while imagining (``WorldModel.rollout``); 1 is the fastest.
+    """
+    device = torch.device(device)
+
+    @torch.inference_mode()
+    def encode(frame: np.ndarray) -> torch.Tensor:
+        obs = torch.as_tensor(np.ascontiguousarray(frame)).permute(2, 0, 1)[None, None].to(device)
+        return model.encode(obs)[0, 0].float().cpu()
+
+    @torch.inference_mode()
+    def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        held = repeat(actions, "n h a -> n h (k a)", k=frameskip).to(device)
+        return model.rollout(z0.to(device), held, context=context).float().cpu()
+
+    return encode, rollout

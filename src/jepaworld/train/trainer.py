@@ -1,0 +1,195 @@
+"""Train a world model on an episode file: AdamW, warm-up + cosine, TensorBoard, resumable checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from jepaworld.config import check, option, to_dict
+from jepaworld.data import WindowDataset
+from jepaworld.models import ModelConfig, WorldModel, build_world_model
+from jepaworld.train.checkpoint import (
+    CheckpointInfo,
+    load_checkpoint,
+    load_train_state,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping of one training run."""
+
+    data: str = option("data/two-room.h5", "episode file written by `jepaworld collect`")
+    out: str = option("runs/two-room", "run directory: checkpoints, TensorBoard events")
+    steps: int = option(2000, "optimizer steps")
+    batch_size: int = option(128, "windows per step")
+    lr: float = option(2e-3, "peak learning rate (AdamW)")
+    weight_decay: float = option(1e-3, "AdamW weight decay")
+    warmup_steps: int = option(100, "linear warm-up steps before the cosine decay")
+    grad_clip: float = option(1.0, "clip the gradient norm to this (0: off)")
+    val_episodes: float = option(0.05, "fraction of episodes held out for the validation loss")
+    checkpoint_every: int = option(250, "steps between checkpoints (and validation)")
+    seed: int = option(0, "seed of initialisation, batch sampling and SIGReg directions")
+    device: str = option("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, cuda:1 ...")
+    resume: bool = option(False, "continue the run in --out from its latest checkpoint")
+    progress: bool = option(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        check(
+            self.batch_size >= 8,
+            f"batch_size must be >= 8 (batch norm and SIGReg pool the batch), got {self.batch_size}",
+        )
+        check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        check(0.0 <= self.val_episodes < 0.5, f"val_episodes must be in [0, 0.5), got {self.val_episodes}")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device; use --device cpu")
+    return device
+
+
+def lr_factor(step: int, warmup: int, total: int, floor: float = 0.05) -> float:
+    """Linear warm-up to 1, then cosine decay to ``floor`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _split_episodes(num_episodes: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(num_episodes)
+    n_val = round(num_episodes * fraction) if num_episodes > 1 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def validate(
+    model: WorldModel, data: WindowDataset, device: torch.device, batches: int = 4, batch_size: int = 128
+) -> dict[str, float]:
+    """Mean loss terms on held-out episodes, with a fixed sample so values compare across steps."""
+    model.eval()
+    rng = np.random.default_rng(12345)
+    totals: dict[str, float] = {}
+    for _ in range(batches):
+        _, metrics = model.loss(_to(data.sample(batch_size, rng), device))
+        for k, v in metrics.items():
+            totals[k] = totals.get(k, 0.0) + v / batches
+    model.train()
+    return totals
+
+
+def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
+    """Train (or resume) a run -> the path of its final checkpoint."""
+    cfg = train_config
+    device = resolve_device(cfg.device)
+    out = Path(cfg.out)
+    has_checkpoint = (out / "latest").exists()
+    if has_checkpoint and not cfg.resume:
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    start_step, train_seconds, numpy_state = 0, 0.0, None
+    if cfg.resume and has_checkpoint:
+        model, info = load_checkpoint(out, device)
+        model_config = info.model  # a resumed run keeps its architecture
+        start_step, train_seconds = info.step, info.train_seconds
+    else:
+        torch.manual_seed(cfg.seed)
+    probe = WindowDataset(cfg.data, num_frames=2, frameskip=1)
+    model_config = dataclasses.replace(model_config, env_action_dim=probe.file.action_dim)
+    train_eps, val_eps = _split_episodes(probe.file.num_episodes, cfg.val_episodes, cfg.seed)
+    env_id, low, high = probe.file.env_id, probe.file.action_low.tolist(), probe.file.action_high.tolist()
+    probe.file.close()
+    window = dict(num_frames=model_config.history + 1, frameskip=model_config.frameskip)
+    train_data = WindowDataset(cfg.data, episodes=train_eps, **window)
+    val_data = WindowDataset(cfg.data, episodes=val_eps, **window) if len(val_eps) else None
+
+    if not (cfg.resume and has_checkpoint):
+        model = build_world_model(model_config).to(device)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.resume and has_checkpoint:
+        numpy_state = load_train_state(resolve_checkpoint(out), optimizer)
+        rng.bit_generator.state = numpy_state
+        print(f"resuming {out} at step {start_step}")
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s + start_step, cfg.warmup_steps, cfg.steps)
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_config.json").write_text(_json({"train": to_dict(cfg), "model": to_dict(model_config)}))
+    writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step)
+    extra = {"data": str(Path(cfg.data).resolve()), "train_config": to_dict(cfg)}
+
+    def checkpoint(step: int) -> Path:
+        info = CheckpointInfo(
+            path=out,
+            model=model_config,
+            env_id=env_id,
+            action_low=low,
+            action_high=high,
+            step=step,
+            train_seconds=train_seconds,
+            extra=extra,
+        )
+        return save_checkpoint(out, model, info, optimizer, rng.bit_generator.state)
+
+    bar = tqdm(total=cfg.steps, initial=start_step, desc="train", unit="step", disable=not cfg.progress)
+    path = resolve_checkpoint(out) if has_checkpoint and cfg.resume else out
+    last = time.perf_counter()
+    for step in range(start_step, cfg.steps):
+        batch = _to(train_data.sample(cfg.batch_size, rng), device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss, metrics = model.loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        schedule.step()
+        now = time.perf_counter()
+        train_seconds += now - last
+        metrics["samples_per_s"] = cfg.batch_size / max(now - last, 1e-9)
+        last = now
+        if step % 10 == 0 or step == cfg.steps - 1:
+            for k, v in metrics.items():
+                writer.add_scalar(f"train/{k}", v, step)
+            writer.add_scalar("train/lr", schedule.get_last_lr()[0], step)
+        bar.set_postfix(
+            pred=f"{metrics['pred']:.4f}", sigreg=f"{metrics['sigreg']:.3f}", sps=f"{metrics['samples_per_s']:.0f}"
+        )
+        bar.update(1)
+        done = step + 1
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            if val_data is not None:
+                for k, v in validate(model, val_data, device).items():
+                    writer.add_scalar(f"val/{k}", v, done)
+            path = checkpoint(done)
+            last = time.perf_counter()  # checkpoint time is not training time
+    bar.close()
+    writer.close()
+    return path
+
+
+def _json(data: dict) -> str:
+    import json
+
+    return json.dumps(data, indent=2) + "\n"

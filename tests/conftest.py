@@ -1,0 +1,25 @@
+"""Shared fixtures: small data the project generates itself."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from jepaworld.data import CollectConfig, collect
+from jepaworld.models import ModelConfig
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+#: A model small enough for many tests to train and plan with in seconds.
+TINY_MODEL = ModelConfig(
+    encoder_width=8, predictor_width=32, latent_dim=16, history=2, frameskip=2, sigreg_projections=32
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> str:
+    """A 12-episode, 30-step Two-Room episode file."""
+    path = tmp_path_factory.mktemp("data") / "tiny.h5"
+    return str(collect(CollectConfig(episodes=12, steps=30, seed=3, out=str(path), progress=False)))

@@ -1,0 +1,121 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jepaworld.models import build_world_model
+from jepaworld.train import CheckpointInfo, TrainConfig, load_checkpoint, save_checkpoint, train
+
+from .conftest import TINY_MODEL
+
+
+def test_save_load_gives_identical_outputs(tmp_path):
+    torch.manual_seed(0)
+    model = build_world_model(TINY_MODEL).eval()
+    info = CheckpointInfo(
+        path=tmp_path, model=TINY_MODEL, env_id="jepaworld/TwoRoom-v0", action_low=[-1, -1], action_high=[1, 1], step=7
+    )
+    path = save_checkpoint(tmp_path, model, info)
+    loaded, loaded_info = load_checkpoint(tmp_path)  # a run directory resolves to its latest checkpoint
+    assert loaded_info.path == path and loaded_info.step == 7 and loaded_info.model == TINY_MODEL
+    frames = torch.randint(0, 255, (2, 3, 3, 64, 64), dtype=torch.uint8)
+    actions = torch.randn(2, 4, TINY_MODEL.action_dim)
+    with torch.no_grad():
+        z, z2 = model.encode(frames), loaded.encode(frames)
+        assert torch.equal(z, z2)
+        assert torch.equal(model.rollout(z[:, 0], actions), loaded.rollout(z2[:, 0], actions))
+    assert not list(tmp_path.rglob("*.tmp-*"))  # nothing half-written left behind
+    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.pkl"))
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="neither a checkpoint directory"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ValueError, match="expected 'jepaworld-checkpoint'"):
+        load_checkpoint(tmp_path)
+
+
+def _train_args(data, out, steps):
+    return [
+        sys.executable,
+        "-m",
+        "jepaworld",
+        "train",
+        "--data",
+        data,
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "16",
+        "--checkpoint-every",
+        "5",
+        "--no-progress",
+        "--encoder-width",
+        "8",
+        "--predictor-width",
+        "32",
+        "--latent-dim",
+        "16",
+        "--history",
+        "2",
+        "--frameskip",
+        "2",
+        "--sigreg-projections",
+        "32",
+        "--device",
+        "cpu",
+    ]
+
+
+def test_kill_and_resume_matches_an_uninterrupted_run(tiny_data, tmp_path):
+    steps = 30
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    straight = tmp_path / "straight"
+    subprocess.run(_train_args(tiny_data, straight, steps), check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        _train_args(tiny_data, killed, 100_000), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (killed / "checkpoints" / "step_0000010").exists():
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    latest = (killed / "latest").read_text().strip()
+    assert int(latest.rsplit("_", 1)[1]) >= 10
+    # Resume the killed run, now with the same total as the uninterrupted one.
+    result = subprocess.run(
+        [*_train_args(tiny_data, killed, steps), "--resume"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stdout
+    a = load_file(straight / (straight / "latest").read_text().strip() / "model.safetensors")
+    b = load_file(killed / (killed / "latest").read_text().strip() / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_training_refuses_to_clobber_a_run(tiny_data, tmp_path):
+    cfg = TrainConfig(data=tiny_data, out=str(tmp_path / "run"), steps=2, batch_size=8, progress=False)
+    train(cfg, TINY_MODEL)
+    assert (tmp_path / "run" / "tensorboard").is_dir()
+    assert any(p.name.startswith("events.out.tfevents") for p in Path(tmp_path / "run" / "tensorboard").iterdir())
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, TINY_MODEL)

@@ -1,0 +1,43 @@
+import subprocess
+import sys
+
+import pytest
+
+from jepaworld.cli.main import build_parser, main
+
+
+def _help(command: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "jepaworld", command, "--help"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.parametrize("command", ["collect", "train", "eval", "demo"])
+def test_every_option_has_help(command):
+    text = _help(command)
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    for action in sub._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help and "(default:" in action.help, action.option_strings
+            assert action.option_strings[0] in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["collect", "--episodes", "0"], "episodes must be >= 1, got 0"),
+        (["train", "--data", "/nonexistent/data.h5", "--out", "/tmp/jw-never"], "does not exist"),
+        (["eval", "--checkpoint", "/nonexistent/run"], "does not exist"),
+        (["train", "--batch-size", "2"], "batch_size must be >= 8"),
+        (["eval", "--elites", "500", "--samples", "100"], "elites (500) must be <= samples (100)"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_demo_is_rejected():
+    result = subprocess.run([sys.executable, "-m", "jepaworld", "demo", "three-room"], capture_output=True, text=True)
+    assert result.returncode == 2 and "invalid choice" in result.stderr

@@ -1,0 +1,174 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from jepaworld.data import (
+    HELD_OUT_SEED_BASE,
+    CollectConfig,
+    EpisodeFile,
+    EpisodeFileError,
+    EpisodeWriter,
+    WindowDataset,
+    collect,
+)
+
+
+def test_round_trip_metadata_and_rows(tiny_data):
+    with EpisodeFile(tiny_data) as f:
+        meta = f.metadata
+        assert meta["env_id"] == "jepaworld/TwoRoom-v0"
+        assert meta["format"] == "jepaworld-episodes" and meta["seed"] == 3
+        assert meta["action_low"] == [-1.0, -1.0] and meta["action_high"] == [1.0, 1.0]
+        assert "jepaworld_version" in meta
+        assert f.num_episodes == 12 and f.num_frames == 12 * 31
+        ep = f.episode(5)
+        assert ep["frames"].shape == (31, 64, 64, 3) and ep["frames"].dtype == np.uint8
+        assert ep["actions"].shape == (30, 2) and ep["state"].shape == (31, 2)
+        # The frames are what the env renders for the stored state.
+        from jepaworld.envs import TwoRoomPhysics
+
+        assert np.array_equal(TwoRoomPhysics().render(ep["state"][:3]), ep["frames"][:3])
+
+
+def test_windows_match_raw_rows(tiny_data):
+    ds = WindowDataset(tiny_data, num_frames=3, frameskip=2)
+    item = ds[7]
+    start = int(ds.starts[7])
+    raw = EpisodeFile(tiny_data)
+    frames = raw.rows("frames", start, start + 5)
+    actions = raw.rows("actions", start, start + 4)
+    assert item["frames"].shape == (3, 3, 64, 64)
+    assert np.array_equal(item["frames"][1].permute(1, 2, 0).numpy(), frames[2])
+    assert np.array_equal(item["actions"][0].numpy(), actions[0:2].reshape(-1))
+    assert np.array_equal(item["actions"][1].numpy(), actions[2:4].reshape(-1))
+
+
+def test_windows_never_cross_episodes(tiny_data):
+    ds = WindowDataset(tiny_data, num_frames=4, frameskip=5)
+    ends = ds.file.episode_ends
+    for start in ds.starts:
+        episode_end = ends[np.searchsorted(ends, start, side="right")]
+        assert start + ds.span <= episode_end
+    batch = ds.sample(16, np.random.default_rng(0))
+    assert batch["frames"].shape == (16, 4, 3, 64, 64) and batch["actions"].shape == (16, 3, 10)
+
+
+def test_collection_seeds_stay_below_held_out_block():
+    with pytest.raises(ValueError, match="held-out"):
+        CollectConfig(seed=HELD_OUT_SEED_BASE // 100_000)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        EpisodeFile(tmp_path / "nope.h5")
+
+
+def test_file_of_another_format(tmp_path):
+    path = tmp_path / "notes.h5"
+    path.write_text("hello, not HDF5")
+    with pytest.raises(EpisodeFileError, match="not an HDF5 file"):
+        EpisodeFile(path)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(EpisodeFileError, match="not a jepaworld episode file"):
+        EpisodeFile(other)
+
+
+def _copy_with(tiny_data, tmp_path, edit) -> str:
+    path = tmp_path / "edited.h5"
+    path.write_bytes(Path(tiny_data).read_bytes())
+    with h5py.File(path, "a") as f:
+        edit(f)
+    return str(path)
+
+
+def test_missing_key(tiny_data, tmp_path):
+    path = _copy_with(tiny_data, tmp_path, lambda f: f.__delitem__("actions"))
+    with pytest.raises(EpisodeFileError, match=r"missing dataset /actions"):
+        EpisodeFile(path)
+
+
+def test_mismatched_lengths(tiny_data, tmp_path):
+    path = _copy_with(tiny_data, tmp_path, lambda f: f["actions"].resize(100, axis=0))
+    with pytest.raises(EpisodeFileError, match=r"/actions has 100 rows but /frames has 372"):
+        EpisodeFile(path)
+
+
+def test_bad_episode_ends(tiny_data, tmp_path):
+    def edit(f):
+        f["episode_ends"][-1] = 10
+
+    with pytest.raises(EpisodeFileError, match="episode_ends"):
+        EpisodeFile(_copy_with(tiny_data, tmp_path, edit))
+
+
+def test_truncated_file(tiny_data, tmp_path):
+    data = Path(tiny_data).read_bytes()
+    path = tmp_path / "truncated.h5"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(EpisodeFileError, match=str(path.name)):
+        EpisodeFile(path)
+
+
+def test_writer_refuses_to_overwrite(tiny_data):
+    with pytest.raises(FileExistsError, match="already exists"):
+        collect(CollectConfig(episodes=1, steps=2, out=tiny_data, progress=False))
+
+
+def test_failed_collection_publishes_nothing(tmp_path):
+    path = tmp_path / "x.h5"
+    with (
+        pytest.raises(RuntimeError),
+        EpisodeWriter(
+            path,
+            frame_shape=(64, 64, 3),
+            action_dim=2,
+            state_dim=0,
+            env_id="e",
+            action_low=[-1],
+            action_high=[1],
+            seed=0,
+        ) as w,
+    ):
+        w.add_episode(np.zeros((3, 64, 64, 3), np.uint8), np.zeros((2, 2), np.float32), None, 0)
+        raise RuntimeError("interrupted")
+    assert not path.exists() and not path.with_name("x.h5.partial").exists()
+
+
+def test_killed_collection_leaves_no_complete_looking_file(tmp_path):
+    path = tmp_path / "killed.h5"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jepaworld",
+            "collect",
+            "--episodes",
+            "100000",
+            "--steps",
+            "50",
+            "--out",
+            str(path),
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    partial = path.with_name("killed.h5.partial")
+    deadline = time.monotonic() + 60
+    while not partial.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert partial.exists() and not path.exists()
+    with pytest.raises(FileNotFoundError, match="did not finish"):
+        EpisodeFile(path)

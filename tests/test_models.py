@@ -1,0 +1,102 @@
+import dataclasses
+
+import pytest
+import torch
+
+from jepaworld.models import ENCODERS, PREDICTORS, ModelConfig, SIGReg, build_world_model
+
+from .conftest import TINY_MODEL
+
+
+@pytest.mark.parametrize("name", ENCODERS.names())
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_every_encoder_maps_frames_to_one_vector(name, dtype):
+    encoder = ENCODERS.build(name, image_size=64, width=8 if name == "cnn" else 32)
+    obs = torch.randint(0, 255, (2, 3, 3, 64, 64), dtype=torch.uint8)
+    obs = obs if dtype == torch.uint8 else obs.float() / 255
+    assert encoder(obs).shape == (2, 3, encoder.out_dim)
+    with pytest.raises(ValueError, match=r"expected shape \[B, T, 3, 64, 64\], got \[2, 3, 64, 64\]"):
+        encoder(obs[:, 0])
+
+
+@pytest.mark.parametrize("name", PREDICTORS.names())
+def test_every_predictor_is_causal_with_right_shape(name):
+    torch.manual_seed(0)
+    predictor = PREDICTORS.build(name, latent_dim=16, action_dim=4, max_history=4, width=32, depth=2)
+    # Non-zero adaLN modulation so actions and history matter.
+    for p in predictor.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    z, a = torch.randn(3, 4, 16), torch.randn(3, 4, 4)
+    out = predictor(z, a)
+    assert out.shape == (3, 4, 16)
+    z2, a2 = z.clone(), a.clone()
+    z2[:, 3], a2[:, 3] = torch.randn(3, 16), torch.randn(3, 4)
+    torch.testing.assert_close(predictor(z2, a2)[:, :3], out[:, :3])  # the future does not leak back
+    assert not torch.allclose(predictor(z, a2)[:, 3], out[:, 3])  # the action matters
+
+
+@pytest.mark.parametrize("encoder", ENCODERS.names())
+@pytest.mark.parametrize("predictor", PREDICTORS.names())
+def test_world_model_contract(encoder, predictor):
+    cfg = dataclasses.replace(
+        TINY_MODEL, encoder=encoder, predictor=predictor, encoder_width=8 if encoder == "cnn" else 32
+    )
+    model = build_world_model(cfg)
+    frames = torch.randint(0, 255, (4, cfg.history + 1, 3, 64, 64), dtype=torch.uint8)
+    actions = torch.randn(4, cfg.history, cfg.action_dim)
+    loss, metrics = model.loss({"frames": frames, "actions": actions})
+    loss.backward()
+    assert set(metrics) >= {"loss", "pred", "sigreg"} and torch.isfinite(loss)
+    model.eval()
+    z = model.encode(frames)
+    assert z.shape == (4, cfg.history + 1, cfg.latent_dim)
+    assert model.rollout(z[:, 0], torch.randn(4, 5, cfg.action_dim)).shape == (4, 5, cfg.latent_dim)
+    assert model.surprise(frames, actions).shape == (4, cfg.history)
+    with pytest.raises(ValueError, match="rollout actions: expected shape"):
+        model.rollout(z[:, 0], torch.randn(4, 5, cfg.action_dim + 1))
+
+
+def test_rollout_first_step_equals_predict():
+    model = build_world_model(TINY_MODEL).eval()
+    z0, a = torch.randn(3, TINY_MODEL.latent_dim), torch.randn(3, 1, TINY_MODEL.action_dim)
+    torch.testing.assert_close(model.rollout(z0, a)[:, 0], model.predict(z0[:, None], a)[:, 0])
+
+
+def test_surprise_is_zero_where_prediction_is_exact():
+    """surprise() scores frame t+1 against the prediction from frames <= t."""
+    model = build_world_model(TINY_MODEL).eval()
+    frames = torch.randint(0, 255, (1, 4, 3, 64, 64), dtype=torch.uint8)
+    actions = torch.randn(1, 3, TINY_MODEL.action_dim)
+    z = model.encode(frames)
+    expected = (model.predict(z[:, :2], actions[:, :2])[:, 1] - z[:, 2]).pow(2).mean()
+    torch.testing.assert_close(model.surprise(frames, actions)[0, 1], expected)
+
+
+def test_sigreg_separates_gaussian_from_collapsed():
+    torch.manual_seed(0)
+    sigreg = SIGReg(num_projections=128)
+    gaussian = sigreg(torch.randn(512, 64)).item()
+    constant = sigreg(torch.full((512, 64), 0.3)).item()
+    low_rank = sigreg(torch.randn(512, 2) @ torch.randn(2, 64)).item()
+    shrunk = sigreg(0.1 * torch.randn(512, 64)).item()
+    assert gaussian < 2.0
+    assert min(constant, low_rank, shrunk) > 10 * gaussian
+
+
+def test_sigreg_gradient_pushes_collapsed_latents_apart():
+    torch.manual_seed(0)
+    z = (0.01 * torch.randn(256, 16)).requires_grad_()
+    optimizer = torch.optim.Adam([z], lr=0.01)
+    start = z.std().item()
+    for _ in range(100):
+        optimizer.zero_grad()
+        SIGReg(64)(z).backward()
+        optimizer.step()
+    assert z.std().item() > 10 * start
+
+
+def test_config_checks_are_specific():
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        ModelConfig(encoder="resnet")
+    with pytest.raises(ValueError, match="history must be >= 1, got 0"):
+        ModelConfig(history=0)

@@ -1,0 +1,72 @@
+import numpy as np
+import torch
+
+from jepaworld.planning import CEM, ENERGIES, PLANNERS, CEMConfig, MPCAgent
+
+
+def integrator(z0, actions):
+    """z_{h+1} = z_h + a_h: a rollout whose energy landscape is a known quadratic."""
+    return z0[:, None] + actions.cumsum(1)
+
+
+def test_cem_finds_the_optimum_of_a_quadratic_energy():
+    goal = torch.tensor([2.5, -1.5])
+    cem = CEM([-1, -1], [1, 1], horizon=5, samples=200, iterations=12, elites=20, energy=ENERGIES.get("terminal"))
+    result = cem.plan(torch.zeros(2), goal, integrator)
+    assert result.energy < 1e-3
+    torch.testing.assert_close(result.actions.sum(0), goal, atol=0.1, rtol=0)
+    assert len(result.energy_per_iteration) == 12
+    assert all(b <= a for a, b in zip(result.energy_per_iteration, result.energy_per_iteration[1:], strict=False))
+
+
+def test_cem_respects_action_bounds_when_the_goal_is_out_of_reach():
+    cem = CEM([-0.5, -1], [0.5, 1], horizon=4, samples=100, iterations=8, elites=10, energy=ENERGIES.get("terminal"))
+    result = cem.plan(torch.zeros(2), torch.tensor([10.0, 0.0]), integrator)
+    assert result.actions[:, 0].max() <= 0.5 and result.actions.min() >= -1
+    torch.testing.assert_close(result.actions[:, 0], torch.full((4,), 0.5))
+
+
+def test_cem_batches_all_candidates_into_one_rollout_per_iteration():
+    calls = []
+
+    def counting(z0, actions):
+        calls.append(actions.shape)
+        return integrator(z0, actions)
+
+    CEM([-1, -1], [1, 1], horizon=3, samples=64, iterations=5, elites=8).plan(torch.zeros(2), torch.ones(2), counting)
+    assert calls == [(64, 3, 2)] * 5
+
+
+def test_cem_is_reproducible_from_its_seed():
+    a = CEM([-1], [1], horizon=3, samples=32, iterations=3, elites=4, seed=7).plan(
+        torch.zeros(1), torch.ones(1), integrator
+    )
+    b = CEM([-1], [1], horizon=3, samples=32, iterations=3, elites=4, seed=7).plan(
+        torch.zeros(1), torch.ones(1), integrator
+    )
+    assert torch.equal(a.actions, b.actions)
+
+
+def test_min_energy_rewards_passing_through_the_goal():
+    z = torch.tensor([[[0.0], [1.0], [2.0]]])
+    goal = torch.tensor([1.0])
+    assert ENERGIES.get("min")(z, goal, None).item() == 0.0
+    assert ENERGIES.get("terminal")(z, goal, None).item() == 1.0
+
+
+def test_registry_builds_cem_from_config():
+    planner = PLANNERS.build("cem", CEMConfig(horizon=3, samples=10, elites=2), [-1, -1], [1, 1])
+    assert planner.horizon == 3
+
+
+def test_mpc_executes_first_block_then_replans_with_warm_start():
+    cem = CEM([-1, -1], [1, 1], horizon=4, samples=64, iterations=6, elites=8)
+    state = {"z": torch.zeros(2)}
+    agent = MPCAgent(cem, lambda obs: obs.clone(), integrator, frameskip=3)
+    agent.reset(torch.tensor([3.0, -2.0]))
+    for _ in range(6):
+        action = agent.act(state["z"])
+        state["z"] = state["z"] + torch.from_numpy(action) / 3  # one model step = 3 env steps
+    assert len(agent.plan_seconds) == 2  # 6 env steps = 2 blocks of 3
+    assert isinstance(action, np.ndarray) and action.shape == (2,)
+    assert torch.norm(state["z"] - torch.tensor([3.0, -2.0])) < torch.norm(torch.tensor([3.0, -2.0]))
