@@ -15,16 +15,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from einops import repeat
 from tqdm import tqdm
 
 from jepaworld.config import check, option, to_dict
 from jepaworld.data import HELD_OUT_SEED_BASE, make_env
 from jepaworld.envs import TWO_ROOM_MAX_STEPS
-from jepaworld.envs.policies import scripted_two_room_action
+from jepaworld.eval.agents import ModelAgent, OracleAgent, RandomAgent, ScriptedAgent, model_functions
 from jepaworld.eval.report import markdown_table, write_gif
 from jepaworld.eval.stats import wilson_interval
-from jepaworld.planning import CEM, CEMConfig, MPCAgent, model_functions
+from jepaworld.planning import CEM, CEMConfig
 from jepaworld.train import load_checkpoint, resolve_device
 
 
@@ -114,63 +113,6 @@ def _run_agent(
     return records
 
 
-class _ModelAgent:
-    def __init__(self, planner, encode, rollout, frameskip, replan_every) -> None:
-        self.mpc = MPCAgent(planner, encode, rollout, frameskip, replan_every)
-        self.plan_seconds = self.mpc.plan_seconds
-
-    def reset(self, env) -> None:
-        self.mpc.reset(env.unwrapped.goal_observation())
-        self.plan_seconds = self.mpc.plan_seconds
-
-    def act(self, obs, env):
-        return self.mpc.act(obs)
-
-
-class _OracleAgent(_ModelAgent):
-    """The same planner and MPC loop on the true simulator state (agent position) instead of latents."""
-
-    def __init__(self, planner, physics, frameskip, replan_every) -> None:
-        def rollout(pos0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-            held = repeat(actions.numpy(), "n h a -> n (h k) a", k=frameskip)
-            return torch.from_numpy(
-                physics.rollout(pos0.numpy().astype(np.float64), held)[:, frameskip - 1 :: frameskip]
-            ).float()
-
-        self._encode_state = lambda env: torch.from_numpy(env.unwrapped.state).float()
-        super().__init__(planner, lambda state: state, rollout, frameskip, replan_every)
-
-    def reset(self, env) -> None:
-        self.mpc.reset(torch.from_numpy(env.unwrapped.goal).float())
-        self.plan_seconds = self.mpc.plan_seconds
-
-    def act(self, obs, env):
-        return self.mpc.act(self._encode_state(env))
-
-
-class _RandomAgent:
-    """Uniform random actions, seeded per episode: the floor every learned agent must beat."""
-
-    def __init__(self) -> None:
-        self.rng = np.random.default_rng(0)
-
-    def reset(self, env) -> None:
-        self.rng = np.random.default_rng(int(env.unwrapped.np_random.integers(2**31)))
-
-    def act(self, obs, env):
-        space = env.action_space
-        return self.rng.uniform(space.low, space.high).astype(np.float32)
-
-
-class _ScriptedAgent:
-    def reset(self, env) -> None:
-        pass
-
-    def act(self, obs, env):
-        u = env.unwrapped
-        return scripted_two_room_action(u.physics, u.state, u.goal)
-
-
 def evaluate(config: EvalConfig, planner_config: CEMConfig) -> dict[str, Any]:
     """Run the protocol and write ``results.json`` and ``results.md`` in ``config.out`` -> the results."""
     device = resolve_device(config.device)
@@ -185,7 +127,7 @@ def evaluate(config: EvalConfig, planner_config: CEMConfig) -> dict[str, Any]:
     torch.set_grad_enabled(False)
 
     def make_model_agent():
-        return _ModelAgent(
+        return ModelAgent(
             CEM.from_config(planner_config, low, high, seed=config.seed),
             encode,
             rollout,
@@ -205,15 +147,15 @@ def evaluate(config: EvalConfig, planner_config: CEMConfig) -> dict[str, Any]:
             env,
             seeds,
             config.max_steps,
-            lambda: _OracleAgent(
+            lambda: OracleAgent(
                 CEM.from_config(planner_config, low, high, seed=config.seed), physics, frameskip, config.replan_every
             ),
             config.progress,
         )
         records["oracle_scripted"] = _run_agent(
-            "oracle_scripted", env, seeds, config.max_steps, _ScriptedAgent, config.progress
+            "oracle_scripted", env, seeds, config.max_steps, ScriptedAgent, config.progress
         )
-    records["random"] = _run_agent("random", env, seeds, config.max_steps, _RandomAgent, config.progress)
+    records["random"] = _run_agent("random", env, seeds, config.max_steps, RandomAgent, config.progress)
     env.close()
     rows = [summarise(name, recs) for name, recs in records.items()]
     by_name = {row["agent"]: row for row in rows}

@@ -2,10 +2,10 @@
 
 from jepaworld.planning.cem import CEM, CEMConfig
 from jepaworld.planning.energy import ENERGIES
-from jepaworld.planning.mpc import MPCAgent, model_functions
+from jepaworld.planning.mpc import MPCAgent
 from jepaworld.registry import Registry
 
 PLANNERS: Registry = Registry("planner")
 PLANNERS.register("cem")(CEM.from_config)
 
-__all__ = ["CEM", "ENERGIES", "PLANNERS", "CEMConfig", "MPCAgent", "model_functions"]
+__all__ = ["CEM", "ENERGIES", "PLANNERS", "CEMConfig", "MPCAgent"]

@@ -1,7 +1,8 @@
 """Model-predictive control: plan, execute the first action block, re-plan from what is observed.
 
 The agent needs only two functions, so the same loop drives the learned world model and the
-true simulator (the oracle): ``encode(observation) -> z [D]`` and ``rollout_fn`` of the planner.
+true simulator (the oracle): ``encode(observation) -> z [D]`` and ``rollout_fn`` of the planner
+(``jepaworld.eval.agents.model_functions`` makes both from a world model).
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from einops import repeat
 
-from jepaworld.models import WorldModel
 from jepaworld.types import Planner, RolloutFn
 
 
@@ -61,27 +60,3 @@ class MPCAgent:
             for action in result.actions[: self.replan_every].numpy():
                 self._queue.extend([action.astype(np.float32)] * self.frameskip)
         return self._queue.pop(0)
-
-
-def model_functions(
-    model: WorldModel, frameskip: int, device: torch.device | str = "cpu", context: int | None = None
-) -> tuple[Callable, RolloutFn]:
-    """``encode(frame [H, W, 3] uint8) -> z [D]`` and a rollout over held actions for ``MPCAgent``.
-
-    The planner searches one env action ``[A]`` per model step; the rollout repeats it ``frameskip``
-    times to form the model's action ``[frameskip * A]``. ``context``: latents the predictor sees
-    while imagining (``WorldModel.rollout``); 1 is the fastest.
-    """
-    device = torch.device(device)
-
-    @torch.inference_mode()
-    def encode(frame: np.ndarray) -> torch.Tensor:
-        obs = torch.as_tensor(np.ascontiguousarray(frame)).permute(2, 0, 1)[None, None].to(device)
-        return model.encode(obs)[0, 0].float().cpu()
-
-    @torch.inference_mode()
-    def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        held = repeat(actions, "n h a -> n h (k a)", k=frameskip).to(device)
-        return model.rollout(z0.to(device), held, context=context).float().cpu()
-
-    return encode, rollout

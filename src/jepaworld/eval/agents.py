@@ -1,0 +1,103 @@
+"""Agents evaluated by the protocol: each has ``reset(env)`` and ``act(observation, env) -> action``.
+
+They are where a planner meets an env: the world-model agent, the oracle (the same planner and MPC
+loop on the true simulator state), the scripted solver and the random floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from einops import repeat
+
+from jepaworld.envs.policies import scripted_two_room_action
+from jepaworld.models import WorldModel
+from jepaworld.planning import MPCAgent
+from jepaworld.types import RolloutFn
+
+
+def model_functions(
+    model: WorldModel, frameskip: int, device: torch.device | str = "cpu", context: int | None = None
+) -> tuple[Callable, RolloutFn]:
+    """``encode(frame [H, W, 3] uint8) -> z [D]`` and a rollout over held actions for ``MPCAgent``.
+
+    The planner searches one env action ``[A]`` per model step; the rollout repeats it ``frameskip``
+    times to form the model's action ``[frameskip * A]``. ``context``: latents the predictor sees
+    while imagining (``WorldModel.rollout``); 1 is the fastest.
+    """
+    device = torch.device(device)
+
+    @torch.inference_mode()
+    def encode(frame: np.ndarray) -> torch.Tensor:
+        obs = torch.as_tensor(np.ascontiguousarray(frame)).permute(2, 0, 1)[None, None].to(device)
+        return model.encode(obs)[0, 0].float().cpu()
+
+    @torch.inference_mode()
+    def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        held = repeat(actions, "n h a -> n h (k a)", k=frameskip).to(device)
+        return model.rollout(z0.to(device), held, context=context).float().cpu()
+
+    return encode, rollout
+
+
+class ModelAgent:
+    """MPC with a planner over a world model's latents; the goal is the env's goal frame."""
+
+    def __init__(self, planner, encode, rollout, frameskip, replan_every) -> None:
+        self.mpc = MPCAgent(planner, encode, rollout, frameskip, replan_every)
+        self.plan_seconds = self.mpc.plan_seconds
+
+    def reset(self, env) -> None:
+        self.mpc.reset(env.unwrapped.goal_observation())
+        self.plan_seconds = self.mpc.plan_seconds
+
+    def act(self, obs, env):
+        return self.mpc.act(obs)
+
+
+class OracleAgent(ModelAgent):
+    """The same planner and MPC loop on the true simulator state (agent position) instead of latents."""
+
+    def __init__(self, planner, physics, frameskip, replan_every) -> None:
+        def rollout(pos0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            held = repeat(actions.numpy(), "n h a -> n (h k) a", k=frameskip)
+            return torch.from_numpy(
+                physics.rollout(pos0.numpy().astype(np.float64), held)[:, frameskip - 1 :: frameskip]
+            ).float()
+
+        self._encode_state = lambda env: torch.from_numpy(env.unwrapped.state).float()
+        super().__init__(planner, lambda state: state, rollout, frameskip, replan_every)
+
+    def reset(self, env) -> None:
+        self.mpc.reset(torch.from_numpy(env.unwrapped.goal).float())
+        self.plan_seconds = self.mpc.plan_seconds
+
+    def act(self, obs, env):
+        return self.mpc.act(self._encode_state(env))
+
+
+class RandomAgent:
+    """Uniform random actions, seeded per episode: the floor every learned agent must beat."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, env) -> None:
+        self.rng = np.random.default_rng(int(env.unwrapped.np_random.integers(2**31)))
+
+    def act(self, obs, env):
+        space = env.action_space
+        return self.rng.uniform(space.low, space.high).astype(np.float32)
+
+
+class ScriptedAgent:
+    """The Two-Room scripted solver (line up with the door, go through, go to the goal)."""
+
+    def reset(self, env) -> None:
+        pass
+
+    def act(self, obs, env):
+        u = env.unwrapped
+        return scripted_two_room_action(u.physics, u.state, u.goal)
