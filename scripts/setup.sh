@@ -4,7 +4,8 @@
 # On a machine without an NVIDIA GPU, PyTorch's CPU build is installed first, so that pip never
 # pulls the multi-GB CUDA build to satisfy jepaworld's `torch` requirement:
 #   1. a torch that already imports is kept;
-#   2. a CPU wheel that pip can find offline (find-links, a local index) is used;
+#   2. a CPU wheel of torch that pip finds offline (find-links, a local index) is installed,
+#      its own dependencies coming from the package index as usual;
 #   3. otherwise the CPU build comes from PyTorch's CPU index.
 # With a GPU (nvidia-smi answers), the regular PyPI build, which bundles CUDA, is installed.
 set -euo pipefail
@@ -18,11 +19,13 @@ if "$PY" -c "import torch" 2>/dev/null; then
 elif command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
     echo "setup: GPU found, installing torch with CUDA"
     "$PY" -m pip install "torch>=2.4"
-elif "$PY" -m pip install --no-index "torch==${TORCH_VERSION}" 2>/dev/null; then
-    echo "setup: installed the local CPU build of torch ${TORCH_VERSION}"
+elif probe=$(mktemp -d) && "$PY" -m pip download -q --no-deps --no-index -d "$probe" "torch==${TORCH_VERSION}" \
+        2>/dev/null && ls "$probe" | grep -q '+cpu'; then
+    echo "setup: installing the local CPU build of torch ${TORCH_VERSION}"
+    "$PY" -m pip install "$probe"/torch-*.whl
 else
     echo "setup: installing the CPU build of torch from PyTorch's CPU index"
-    "$PY" -m pip install torch --index-url https://download.pytorch.org/whl/cpu
+    "$PY" -m pip install torch --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
 fi
 "$PY" -m pip install -e ".[dev]"
 "$PY" -c "import jepaworld, torch; print(f'setup: jepaworld {jepaworld.__version__}, torch {torch.__version__}, cuda {torch.cuda.is_available()}')"
