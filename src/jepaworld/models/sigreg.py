@@ -17,7 +17,9 @@ class SIGReg(nn.Module):
     """``forward(z [N, D]) -> scalar``; ``z [T, N, D]`` tests each of the T batches and averages.
 
     Under ``torch.distributed`` the characteristic function is averaged over all ranks (with
-    gradients), so the statistic is that of the global batch, not of one rank's shard.
+    gradients), so every rank returns the statistic of the global batch, not of its shard. Each
+    rank's gradient is then ``world_size`` times the full-batch one, so that DDP's averaging of
+    parameter gradients reproduces single-process training on the global batch exactly.
     """
 
     def __init__(self, num_projections: int = 256, knots: int = 17, t_max: float = 3.0) -> None:
@@ -46,9 +48,14 @@ class SIGReg(nn.Module):
         cos, sin = angles.cos().mean(1), angles.sin().mean(1)  # empirical CF, [T, P, K]
         world = 1
         if distributed:
-            from torch.distributed.nn.functional import all_reduce
-
             world = dist.get_world_size()
-            cos, sin = all_reduce(cos) / world, all_reduce(sin) / world
+            cos, sin = _all_reduce_sum(cos) / world, _all_reduce_sum(sin) / world
         error = (cos - self.target) ** 2 + sin**2  # [T, P, K]
         return (error @ self.weights).mean() * n * world
+
+
+def _all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum over ranks, differentiable (the backward pass sums the gradients over ranks too)."""
+    from torch.distributed._functional_collectives import all_reduce
+
+    return all_reduce(tensor, "sum", dist.group.WORLD)
