@@ -44,7 +44,7 @@ class PlanResult:
 
     actions: ``[H, A]`` the best action sequence found, within the action bounds.
     energy: the energy of ``actions`` (lower is better).
-    info: ``energy_per_iteration`` (best energy after each iteration) and planner-specific figures.
+    energy_per_iteration: the best energy found after each iteration (for plots and tests).
     """
 
     actions: torch.Tensor

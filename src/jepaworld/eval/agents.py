@@ -1,4 +1,4 @@
-"""Agents evaluated by the protocol: each has ``reset(env)`` and ``act(observation, env) -> action``.
+"""Agents evaluated by the protocol: ``reset(env, seed)`` after each env reset, ``act(observation, env) -> action``.
 
 They are where a planner meets an env: the world-model agent, the oracle (the same planner and MPC
 loop on the true simulator state), the scripted solver and the random floor.
@@ -47,11 +47,13 @@ class ModelAgent:
 
     def __init__(self, planner, encode, rollout, frameskip, replan_every) -> None:
         self.mpc = MPCAgent(planner, encode, rollout, frameskip, replan_every)
-        self.plan_seconds = self.mpc.plan_seconds
 
-    def reset(self, env) -> None:
+    @property
+    def plan_seconds(self) -> list[float]:
+        return self.mpc.plan_seconds
+
+    def reset(self, env, seed: int) -> None:
         self.mpc.reset(env.unwrapped.goal_observation())
-        self.plan_seconds = self.mpc.plan_seconds
 
     def act(self, obs, env):
         return self.mpc.act(obs)
@@ -70,22 +72,21 @@ class OracleAgent(ModelAgent):
         self._encode_state = lambda env: torch.from_numpy(env.unwrapped.state).float()
         super().__init__(planner, lambda state: state, rollout, frameskip, replan_every)
 
-    def reset(self, env) -> None:
+    def reset(self, env, seed: int) -> None:
         self.mpc.reset(torch.from_numpy(env.unwrapped.goal).float())
-        self.plan_seconds = self.mpc.plan_seconds
 
     def act(self, obs, env):
         return self.mpc.act(self._encode_state(env))
 
 
 class RandomAgent:
-    """Uniform random actions, seeded per episode: the floor every learned agent must beat."""
+    """Uniform random actions, seeded by the episode: the floor every learned agent must beat."""
 
     def __init__(self) -> None:
         self.rng = np.random.default_rng(0)
 
-    def reset(self, env) -> None:
-        self.rng = np.random.default_rng(int(env.unwrapped.np_random.integers(2**31)))
+    def reset(self, env, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
 
     def act(self, obs, env):
         space = env.action_space
@@ -95,7 +96,7 @@ class RandomAgent:
 class ScriptedAgent:
     """The Two-Room scripted solver (line up with the door, go through, go to the goal)."""
 
-    def reset(self, env) -> None:
+    def reset(self, env, seed: int) -> None:
         pass
 
     def act(self, obs, env):

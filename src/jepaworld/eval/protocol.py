@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from jepaworld.config import check, option, to_dict
@@ -56,9 +55,9 @@ def held_out_seeds(seed: int, episodes: int) -> list[int]:
 
 
 def run_episode(env, act, reset_agent, seed: int, max_steps: int, record: bool = False) -> dict[str, Any]:
-    """One episode: ``reset_agent(env)`` then ``act(obs, env) -> action`` until success or budget."""
+    """One episode: ``reset_agent(env, seed)`` then ``act(obs, env) -> action`` until success or budget."""
     obs, info = env.reset(seed=seed)
-    reset_agent(env)
+    reset_agent(env, seed)
     frames = [obs] if record else []
     steps, success = 0, bool(info["is_success"])
     while not success and steps < max_steps:
@@ -124,7 +123,6 @@ def evaluate(config: EvalConfig, planner_config: CEMConfig) -> dict[str, Any]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     encode, rollout = model_functions(model, frameskip, device, context=config.plan_context)
-    torch.set_grad_enabled(False)
 
     def make_model_agent():
         return ModelAgent(

@@ -93,7 +93,9 @@ class CEM:
             energy = self.energy(rollout_fn(z0_batch, candidates), z_goal, candidates)  # [N]
             order = torch.argsort(energy)[: self.elites]
             elites = candidates[order]
-            mean, std = elites.mean(0), elites.std(0).clamp_min(floor) if self.elites > 1 else std
+            mean = elites.mean(0)
+            if self.elites > 1:
+                std = elites.std(0).clamp_min(floor)
             if energy[order[0]] < best_energy:
                 best_energy, best = float(energy[order[0]]), candidates[order[0]].clone()
             history.append(best_energy)

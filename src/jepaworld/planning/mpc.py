@@ -42,7 +42,8 @@ class MPCAgent:
 
     def reset(self, goal_observation) -> None:
         self._z_goal = self.encode(goal_observation)
-        self._queue, self._previous, self.plan_seconds = [], None, []
+        self._queue, self._previous = [], None
+        self.plan_seconds.clear()
 
     def act(self, observation) -> np.ndarray:
         if self._z_goal is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from jepaworld.config import check, option, to_dict
-from jepaworld.data import WindowDataset
+from jepaworld.data import EpisodeFile, WindowDataset
 from jepaworld.models import ModelConfig, WorldModel, build_world_model
 from jepaworld.train.checkpoint import (
     CheckpointInfo,
@@ -103,39 +104,45 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     cfg = train_config
     device = resolve_device(cfg.device)
     out = Path(cfg.out)
-    has_checkpoint = (out / "latest").exists()
-    if has_checkpoint and not cfg.resume:
+    resuming = (out / "latest").exists()
+    if resuming and not cfg.resume:
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    start_step, train_seconds, numpy_state = 0, 0.0, None
-    if cfg.resume and has_checkpoint:
+    with EpisodeFile(cfg.data) as episodes:
+        env_id, action_dim, num_episodes = episodes.env_id, episodes.action_dim, episodes.num_episodes
+        low, high = episodes.action_low.tolist(), episodes.action_high.tolist()
+
+    if resuming:
         model, info = load_checkpoint(out, device)
         model_config = info.model  # a resumed run keeps its architecture
         start_step, train_seconds = info.step, info.train_seconds
+        if model_config.env_action_dim != action_dim:
+            raise ValueError(
+                f"{cfg.data}: actions of size {action_dim}, but the run in {out} was trained on "
+                f"actions of size {model_config.env_action_dim}"
+            )
     else:
         torch.manual_seed(cfg.seed)
-    probe = WindowDataset(cfg.data, num_frames=2, frameskip=1)
-    model_config = dataclasses.replace(model_config, env_action_dim=probe.file.action_dim)
-    train_eps, val_eps = _split_episodes(probe.file.num_episodes, cfg.val_episodes, cfg.seed)
-    env_id, low, high = probe.file.env_id, probe.file.action_low.tolist(), probe.file.action_high.tolist()
-    probe.file.close()
+        model_config = dataclasses.replace(model_config, env_action_dim=action_dim)
+        model = build_world_model(model_config).to(device)
+        start_step, train_seconds = 0, 0.0
+    model.train()
+
+    train_eps, val_eps = _split_episodes(num_episodes, cfg.val_episodes, cfg.seed)
     window = dict(num_frames=model_config.history + 1, frameskip=model_config.frameskip)
     train_data = WindowDataset(cfg.data, episodes=train_eps, **window)
     val_data = WindowDataset(cfg.data, episodes=val_eps, **window) if len(val_eps) else None
 
-    if not (cfg.resume and has_checkpoint):
-        model = build_world_model(model_config).to(device)
-    model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
-    if cfg.resume and has_checkpoint:
-        numpy_state = load_train_state(resolve_checkpoint(out), optimizer)
-        rng.bit_generator.state = numpy_state
+    if resuming:
+        rng.bit_generator.state = load_train_state(resolve_checkpoint(out), optimizer)
         print(f"resuming {out} at step {start_step}")
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s + start_step, cfg.warmup_steps, cfg.steps)
     )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "train_config.json").write_text(_json({"train": to_dict(cfg), "model": to_dict(model_config)}))
+    run_config = {"train": to_dict(cfg), "model": to_dict(model_config)}
+    (out / "train_config.json").write_text(json.dumps(run_config, indent=2) + "\n")
     writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step)
     extra = {"data": str(Path(cfg.data).resolve()), "train_config": to_dict(cfg)}
 
@@ -153,7 +160,7 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
         return save_checkpoint(out, model, info, optimizer, rng.bit_generator.state)
 
     bar = tqdm(total=cfg.steps, initial=start_step, desc="train", unit="step", disable=not cfg.progress)
-    path = resolve_checkpoint(out) if has_checkpoint and cfg.resume else out
+    path = resolve_checkpoint(out) if resuming else out
     last = time.perf_counter()
     for step in range(start_step, cfg.steps):
         batch = _to(train_data.sample(cfg.batch_size, rng), device)
@@ -187,9 +194,3 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     bar.close()
     writer.close()
     return path
-
-
-def _json(data: dict) -> str:
-    import json
-
-    return json.dumps(data, indent=2) + "\n"
