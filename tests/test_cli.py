@@ -41,3 +41,10 @@ def test_bad_input_exits_2_with_a_message(argv, message, capsys):
 def test_unknown_demo_is_rejected():
     result = subprocess.run([sys.executable, "-m", "jepaworld", "demo", "three-room"], capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_demo_refuses_to_overwrite_an_earlier_demo(tmp_path, capsys):
+    (tmp_path / "results.json").write_text("{}")
+    assert main(["demo", "two-room", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "already holds a demo" in capsys.readouterr().err
+    assert (tmp_path / "results.json").read_text() == "{}"  # nothing stored is touched
