@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from jepaworld.planning import CEM, ENERGIES, PLANNERS, CEMConfig, MPCAgent
+from jepaworld.planning import CEM, ENERGIES, PLANNERS, MPCAgent, PlannerConfig
 
 
 def integrator(z0, actions):
@@ -55,7 +55,9 @@ def test_min_energy_rewards_passing_through_the_goal():
 
 
 def test_registry_builds_cem_from_config():
-    planner = PLANNERS.build("cem", CEMConfig(horizon=3, samples=10, elites=2), [-1, -1], [1, 1])
+    planner = PLANNERS.build(
+        "cem", PlannerConfig(horizon=3, samples=10, elites=2, icem_keep_elites=2), [-1, -1], [1, 1]
+    )
     assert planner.horizon == 3
 
 

@@ -14,7 +14,7 @@ from jepaworld.data import CollectConfig, collect
 from jepaworld.eval import EvalConfig, evaluate
 from jepaworld.eval.report import markdown_table
 from jepaworld.models import ModelConfig
-from jepaworld.planning import CEMConfig
+from jepaworld.planning import PlannerConfig
 from jepaworld.train import TrainConfig, train
 
 DEMOS = {"two-room": "jepaworld/TwoRoom-v0"}
@@ -42,7 +42,7 @@ class DemoConfig:
 
 
 def run_demo(
-    name: str, config: DemoConfig, model_config: ModelConfig | None = None, planner_config: CEMConfig | None = None
+    name: str, config: DemoConfig, model_config: ModelConfig | None = None, planner_config: PlannerConfig | None = None
 ) -> dict[str, Any]:
     """Run one demo end to end -> the evaluation results (also written to ``out/results.json``)."""
     if name not in DEMOS:
@@ -89,7 +89,7 @@ def run_demo(
             device=config.device,
             progress=config.progress,
         ),
-        planner_config or CEMConfig(),
+        planner_config or PlannerConfig(),
     )
     timings["total_seconds"] = time.perf_counter() - started
     results.update(timings, demo=name, demo_config=dataclasses.asdict(config))

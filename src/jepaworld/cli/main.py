@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from jepaworld.data import CollectConfig
     from jepaworld.eval import EvalConfig
     from jepaworld.models import ModelConfig
-    from jepaworld.planning import CEMConfig
+    from jepaworld.planning import PlannerConfig
     from jepaworld.train import TrainConfig
 
     parser = argparse.ArgumentParser(
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "protocol); writes OUT/results.json and OUT/results.md.",
     )
     add_arguments(p, EvalConfig)
-    add_arguments(p, CEMConfig)
+    add_arguments(p, PlannerConfig)
 
     p = sub.add_parser(
         "demo",
@@ -88,10 +88,10 @@ def run(argv: list[str] | None = None) -> object:
     if args.command == "eval":
         from jepaworld.eval import EvalConfig, evaluate
         from jepaworld.eval.report import markdown_table
-        from jepaworld.planning import CEMConfig
+        from jepaworld.planning import PlannerConfig
 
         config = from_namespace(EvalConfig, args)
-        results = evaluate(config, from_namespace(CEMConfig, args))
+        results = evaluate(config, from_namespace(PlannerConfig, args))
         print(markdown_table(results))
         print(f"wrote {config.out}/results.json")
         return results

@@ -51,31 +51,34 @@ class TwoRoomPhysics:
     def door_center(self) -> float:
         return (self.door_low + self.door_high) / 2
 
-    def step(self, pos: np.ndarray, action: np.ndarray) -> np.ndarray:
+    def step(self, pos, action):
         """Positions ``[N, 2]`` and actions ``[N, 2]`` -> next positions ``[N, 2]``.
 
-        Axis-separated collision: x moves first, then y. A step (<= max_speed) is shorter than the
-        wall plus the agent's diameter, so nothing tunnels.
+        numpy arrays or torch tensors (differentiable almost everywhere: the oracle's gradient
+        planner descends through it). Axis-separated collision: x moves first, then y. A step
+        (<= max_speed) is shorter than the wall plus the agent's diameter, so nothing tunnels.
         """
+        xp = _array_module(pos)
         r = self.agent_radius
-        velocity = np.clip(action, -1.0, 1.0) * self.max_speed
+        velocity = xp.clip(action, -1.0, 1.0) * self.max_speed
         x, y = pos[..., 0], pos[..., 1]
-        nx = np.clip(x + velocity[..., 0], r, self.size - r)
+        nx = xp.clip(x + velocity[..., 0], r, self.size - r)
         fits_door = (y - r >= self.door_low) & (y + r <= self.door_high)
         hits_wall = (nx + r > self.wall_low) & (nx - r < self.wall_high) & ~fits_door
-        nx = np.where(hits_wall, np.where(x < self.wall_x, self.wall_low - r, self.wall_high + r), nx)
-        ny = np.clip(y + velocity[..., 1], r, self.size - r)
+        stop = xp.where(x < self.wall_x, self.wall_low - r, self.wall_high + r)
+        nx = xp.where(hits_wall, stop, nx)
+        ny = xp.clip(y + velocity[..., 1], r, self.size - r)
         in_doorway = (nx + r > self.wall_low) & (nx - r < self.wall_high)
-        ny = np.where(in_doorway, np.clip(ny, self.door_low + r, self.door_high - r), ny)
-        return np.stack([nx, ny], axis=-1)
+        ny = xp.where(in_doorway, xp.clip(ny, self.door_low + r, self.door_high - r), ny)
+        return xp.stack([nx, ny], -1)
 
-    def rollout(self, pos: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def rollout(self, pos, actions):
         """Positions ``[N, 2]``, actions ``[N, H, 2]`` -> positions after each action ``[N, H, 2]``."""
-        out = np.empty((*actions.shape[:-1], 2), dtype=np.float64)
+        out = []
         for h in range(actions.shape[1]):
             pos = self.step(pos, actions[:, h])
-            out[:, h] = pos
-        return out
+            out.append(pos)
+        return _array_module(pos).stack(out, 1)
 
     def free(self, pos: np.ndarray) -> np.ndarray:
         """Whether each position ``[N, 2]`` is a legal agent position ``[N]`` (inside, not in the wall)."""
@@ -129,6 +132,15 @@ class TwoRoomTask:
 
     def is_success(self, pos: np.ndarray, goal: np.ndarray) -> np.ndarray:
         return np.linalg.norm(np.asarray(pos) - np.asarray(goal), axis=-1) <= self.success_radius
+
+
+def _array_module(array):
+    """numpy for arrays, torch for tensors: the physics is written in the subset both share."""
+    if type(array).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    return np
 
 
 def _room_point(physics: TwoRoomPhysics, rng: np.random.Generator, room: int) -> np.ndarray:

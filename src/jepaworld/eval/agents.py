@@ -34,8 +34,9 @@ def model_functions(
         obs = torch.as_tensor(np.ascontiguousarray(frame)).permute(2, 0, 1)[None, None].to(device)
         return model.encode(obs)[0, 0].float().cpu()
 
-    @torch.inference_mode()
     def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        # No inference_mode here: the gradient planner differentiates through it; sampling planners
+        # call it under their own inference_mode.
         held = repeat(actions, "n h a -> n h (k a)", k=frameskip).to(device)
         return model.rollout(z0.to(device), held, context=context).float().cpu()
 
@@ -64,10 +65,8 @@ class OracleAgent(ModelAgent):
 
     def __init__(self, planner, physics, frameskip, replan_every) -> None:
         def rollout(pos0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-            held = repeat(actions.numpy(), "n h a -> n (h k) a", k=frameskip)
-            return torch.from_numpy(
-                physics.rollout(pos0.numpy().astype(np.float64), held)[:, frameskip - 1 :: frameskip]
-            ).float()
+            held = repeat(actions, "n h a -> n (h k) a", k=frameskip)
+            return physics.rollout(pos0, held)[:, frameskip - 1 :: frameskip]  # torch in, torch out
 
         self._encode_state = lambda env: torch.from_numpy(env.unwrapped.state).float()
         super().__init__(planner, lambda state: state, rollout, frameskip, replan_every)

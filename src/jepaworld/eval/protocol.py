@@ -22,7 +22,7 @@ from jepaworld.envs import TWO_ROOM_MAX_STEPS
 from jepaworld.eval.agents import ModelAgent, OracleAgent, RandomAgent, ScriptedAgent, model_functions
 from jepaworld.eval.report import markdown_table, write_gif
 from jepaworld.eval.stats import wilson_interval
-from jepaworld.planning import CEM, CEMConfig
+from jepaworld.planning import PlannerConfig, build_planner
 from jepaworld.train import load_checkpoint, resolve_device
 
 
@@ -112,7 +112,7 @@ def _run_agent(
     return records
 
 
-def evaluate(config: EvalConfig, planner_config: CEMConfig) -> dict[str, Any]:
+def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any]:
     """Run the protocol and write ``results.json`` and ``results.md`` in ``config.out`` -> the results."""
     device = resolve_device(config.device)
     model, info = load_checkpoint(config.checkpoint, device)
@@ -126,7 +126,7 @@ def evaluate(config: EvalConfig, planner_config: CEMConfig) -> dict[str, Any]:
 
     def make_model_agent():
         return ModelAgent(
-            CEM.from_config(planner_config, low, high, seed=config.seed),
+            build_planner(planner_config, low, high, seed=config.seed),
             encode,
             rollout,
             frameskip,
@@ -146,7 +146,7 @@ def evaluate(config: EvalConfig, planner_config: CEMConfig) -> dict[str, Any]:
             seeds,
             config.max_steps,
             lambda: OracleAgent(
-                CEM.from_config(planner_config, low, high, seed=config.seed), physics, frameskip, config.replan_every
+                build_planner(planner_config, low, high, seed=config.seed), physics, frameskip, config.replan_every
             ),
             config.progress,
         )
@@ -175,7 +175,7 @@ def evaluate(config: EvalConfig, planner_config: CEMConfig) -> dict[str, Any]:
         "checkpoint": str(info.path),
         "device": str(device),
         "rows": rows,
-        "planner": {"name": "cem", **to_dict(planner_config)},
+        "planner": to_dict(planner_config),
         "eval": to_dict(config),
         "episodes_detail": {name: recs for name, recs in records.items()},
     }

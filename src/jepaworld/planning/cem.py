@@ -1,42 +1,41 @@
-"""The cross-entropy method: sample action sequences, keep the elites, refit a Gaussian, repeat."""
+"""The cross-entropy method and iCEM: sample action sequences, keep the elites, refit a Gaussian, repeat.
+
+iCEM (Pinneri et al. 2020) adds temporally coloured noise (smooth action sequences) and carries the
+best elites of one iteration into the next one's candidates.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from jepaworld.config import check, option
+from jepaworld.planning.base import PlannerConfig, check_plan_inputs, initial_mean, safe_energy
 from jepaworld.planning.energy import ENERGIES
-from jepaworld.types import EnergyFn, PlanResult, RolloutFn, check_shape
+from jepaworld.types import EnergyFn, PlanResult, RolloutFn
 
 
-@dataclass(frozen=True)
-class CEMConfig:
-    """Settings of the CEM planner (one model step = ``frameskip`` env steps with the same action)."""
-
-    horizon: int = option(8, "model steps planned ahead")
-    samples: int = option(200, "candidate action sequences per iteration (one batched rollout)")
-    iterations: int = option(8, "refits of the sampling distribution per plan")
-    elites: int = option(20, "best candidates the distribution is refit to")
-    init_std: float = option(1.0, "initial std, as a fraction of the half action range")
-    min_std: float = option(0.05, "std floor, as a fraction of the half action range")
-    energy: str = option(
-        "min", "energy: min (closest approach to the goal latent over the horizon) or terminal (last latent to goal)"
+def coloured_noise(samples: int, horizon: int, dim: int, beta: float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise ``[N, H, A]`` with power spectrum ``1 / f^beta`` along H, unit variance (beta 0: white)."""
+    if beta == 0 or horizon < 2:
+        return torch.randn(samples, horizon, dim, generator=generator)
+    freqs = torch.fft.rfftfreq(horizon)
+    freqs[0] = freqs[1]  # the constant component gets the weight of the slowest oscillation
+    scale = freqs ** (-beta / 2)
+    spectrum = (
+        torch.complex(
+            torch.randn(samples, dim, len(freqs), generator=generator),
+            torch.randn(samples, dim, len(freqs), generator=generator),
+        )
+        * scale
     )
-
-    def __post_init__(self) -> None:
-        for name in ("horizon", "samples", "iterations", "elites"):
-            check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
-        check(self.elites <= self.samples, f"elites ({self.elites}) must be <= samples ({self.samples})")
-        check(self.init_std > 0 and self.min_std >= 0, "init_std must be > 0 and min_std >= 0")
-        check(self.energy in ENERGIES, f"energy must be one of {ENERGIES.names()}, got {self.energy!r}")
+    noise = torch.fft.irfft(spectrum, n=horizon)  # [N, A, H]
+    return (noise / noise.std()).transpose(1, 2).contiguous()
 
 
 class CEM:
     """Batched CEM: every candidate of an iteration goes through one ``rollout_fn`` call.
 
     action_low/high ``[A]`` bound every action. ``plan(z0 [D], z_goal [D], rollout_fn, init [H, A])``.
+    ``noise_beta > 0`` and ``keep_elites > 0`` make it iCEM.
     """
 
     def __init__(
@@ -50,6 +49,8 @@ class CEM:
         init_std: float = 1.0,
         min_std: float = 0.05,
         energy: EnergyFn | None = None,
+        noise_beta: float = 0.0,
+        keep_elites: int = 0,
         seed: int = 0,
     ) -> None:
         self.low = torch.as_tensor(action_low, dtype=torch.float32)
@@ -58,10 +59,12 @@ class CEM:
         self.half_range = (self.high - self.low) / 2
         self.init_std, self.min_std = init_std, min_std
         self.energy = energy or ENERGIES.get("min")
+        self.noise_beta, self.keep_elites = noise_beta, keep_elites
         self.generator = torch.Generator().manual_seed(seed)
 
     @classmethod
-    def from_config(cls, config: CEMConfig, action_low, action_high, seed: int = 0) -> CEM:
+    def from_config(cls, config: PlannerConfig, action_low, action_high, seed: int = 0) -> CEM:
+        icem = config.planner == "icem"
         return cls(
             action_low,
             action_high,
@@ -72,6 +75,8 @@ class CEM:
             init_std=config.init_std,
             min_std=config.min_std,
             energy=ENERGIES.get(config.energy),
+            noise_beta=config.icem_noise_beta if icem else 0.0,
+            keep_elites=config.icem_keep_elites if icem else 0,
             seed=seed,
         )
 
@@ -79,20 +84,24 @@ class CEM:
     def plan(
         self, z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn, init: torch.Tensor | None = None
     ) -> PlanResult:
+        check_plan_inputs(z0, z_goal, rollout_fn)
         a_dim = self.low.numel()
-        mean = (self.low + self.high).div(2).expand(self.horizon, a_dim).clone() if init is None else init.float()
-        check_shape("CEM init", mean, [self.horizon, a_dim])
+        mean = initial_mean(self.low, self.high, self.horizon, init)
         std = (self.init_std * self.half_range).expand(self.horizon, a_dim).clone()
         floor = self.min_std * self.half_range
         z0_batch = z0.unsqueeze(0).expand(self.samples, *z0.shape)
         best, best_energy, history = mean.clone(), float("inf"), []
+        kept = mean[None][:0]  # [0, H, A]: elites carried over from the last iteration (iCEM)
         for _ in range(self.iterations):
-            noise = torch.randn(self.samples, self.horizon, a_dim, generator=self.generator)
+            noise = coloured_noise(self.samples, self.horizon, a_dim, self.noise_beta, self.generator)
             candidates = (mean + std * noise).clamp(self.low, self.high)
-            candidates[0] = mean  # the current mean always competes (elite carry-over)
-            energy = self.energy(rollout_fn(z0_batch, candidates), z_goal, candidates)  # [N]
+            candidates[0] = mean  # the current mean always competes
+            if len(kept):
+                candidates[1 : 1 + len(kept)] = kept
+            energy = safe_energy(self.energy, rollout_fn(z0_batch, candidates), z_goal, candidates)  # [N]
             order = torch.argsort(energy)[: self.elites]
             elites = candidates[order]
+            kept = elites[: self.keep_elites]
             mean = elites.mean(0)
             if self.elites > 1:
                 std = elites.std(0).clamp_min(floor)

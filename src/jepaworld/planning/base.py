@@ -1,0 +1,80 @@
+"""What every planner shares: its config, input checks, and NaN-safe energies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from jepaworld.config import check, option
+from jepaworld.planning.energy import ENERGIES
+from jepaworld.types import EnergyFn, RolloutFn, check_shape
+
+PLANNER_NAMES = ("cem", "icem", "mppi", "gradient")
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Settings of the planner (one model step = ``frameskip`` env steps with the same action).
+
+    Shared fields apply to every planner; the ``mppi_*``, ``icem_*`` and ``gradient_*`` fields to one.
+    """
+
+    planner: str = option("cem", f"planner: one of {', '.join(PLANNER_NAMES)}")
+    horizon: int = option(8, "model steps planned ahead")
+    samples: int = option(200, "candidates per iteration, one batched rollout (restarts for gradient)")
+    iterations: int = option(8, "iterations per plan (refits, or Adam steps for gradient)")
+    elites: int = option(20, "best candidates CEM/iCEM refit to")
+    init_std: float = option(1.0, "initial sampling std, as a fraction of the half action range")
+    min_std: float = option(0.05, "std floor, as a fraction of the half action range")
+    energy: str = option("min", "energy: min (closest approach to the goal latent over the horizon) or terminal")
+    icem_noise_beta: float = option(2.0, "iCEM: colour of the noise over time (0 white, 2 smooth)")
+    icem_keep_elites: int = option(4, "iCEM: elites carried into the next iteration's candidates")
+    mppi_temperature: float = option(0.1, "MPPI: softmax temperature, in units of the energies' spread")
+    gradient_lr: float = option(0.3, "gradient: Adam step size on the unbounded action parameters")
+    gradient_init: str = option("cem", "gradient: start from 'cem' (a short CEM run) or 'random' restarts")
+
+    def __post_init__(self) -> None:
+        check(self.planner in PLANNER_NAMES, f"planner must be one of {list(PLANNER_NAMES)}, got {self.planner!r}")
+        for name in ("horizon", "samples", "iterations", "elites"):
+            check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        check(self.elites <= self.samples, f"elites ({self.elites}) must be <= samples ({self.samples})")
+        check(self.init_std > 0 and self.min_std >= 0, "init_std must be > 0 and min_std >= 0")
+        check(self.energy in ENERGIES, f"energy must be one of {ENERGIES.names()}, got {self.energy!r}")
+        check(
+            0 <= self.icem_keep_elites <= self.elites,
+            f"icem_keep_elites must be in [0, elites], got {self.icem_keep_elites}",
+        )
+        check(self.mppi_temperature > 0, f"mppi_temperature must be > 0, got {self.mppi_temperature}")
+        check(self.gradient_lr > 0, f"gradient_lr must be > 0, got {self.gradient_lr}")
+        check(
+            self.gradient_init in ("cem", "random"),
+            f"gradient_init must be 'cem' or 'random', got {self.gradient_init!r}",
+        )
+
+
+def safe_energy(energy_fn: EnergyFn, z: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """``energy_fn`` with NaN and infinities mapped to +inf: such candidates lose, never win."""
+    energy = energy_fn(z, z_goal, actions)
+    check_shape("energy", energy, [actions.shape[0]])
+    return torch.where(torch.isfinite(energy), energy, torch.full_like(energy, float("inf")))
+
+
+def check_plan_inputs(z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn) -> None:
+    """A goal latent must have the shape of the start latent (the model's latent)."""
+    if z0.shape != z_goal.shape:
+        raise ValueError(
+            f"goal latent: expected the start latent's shape {list(z0.shape)}, got {list(z_goal.shape)}"
+            " (was the goal encoded by another model?)"
+        )
+    if not callable(rollout_fn):
+        raise TypeError(f"rollout_fn must be callable, got {type(rollout_fn).__name__}")
+
+
+def initial_mean(low: torch.Tensor, high: torch.Tensor, horizon: int, init: torch.Tensor | None) -> torch.Tensor:
+    """The warm start ``init [H, A]`` clamped into bounds, or the middle of the bounds."""
+    if init is None:
+        return ((low + high) / 2).expand(horizon, low.numel()).clone()
+    init = init.detach().float()
+    check_shape("planner init", init, [horizon, low.numel()])
+    return init.clamp(low, high)
