@@ -41,20 +41,14 @@ class DemoConfig:
         check(self.train_steps >= 1 and self.eval_episodes >= 1, "train_steps and eval_episodes must be >= 1")
 
 
-def run_demo(
-    name: str, config: DemoConfig, model_config: ModelConfig | None = None, planner_config: PlannerConfig | None = None
-) -> dict[str, Any]:
-    """Run one demo end to end -> the evaluation results (also written to ``out/results.json``)."""
-    if name not in DEMOS:
-        raise ValueError(f"unknown demo {name!r}; available: {sorted(DEMOS)}")
-    out = Path(config.out)
-    if (out / "results.json").exists() or (out / "run" / "latest").exists():
-        raise FileExistsError(f"{out} already holds a demo; choose another --out or remove it")
+def prepare_checkpoint(
+    env_id: str, out: Path, config: DemoConfig, model_config: ModelConfig
+) -> tuple[Path, dict[str, float]]:
+    """Collect ``out/data.h5`` and train ``out/run`` with the demo's settings -> (checkpoint, timings)."""
     started = time.perf_counter()
-    timings = {}
     data = collect(
         CollectConfig(
-            env=DEMOS[name],
+            env=env_id,
             episodes=config.collect_episodes,
             steps=config.collect_steps,
             seed=config.seed,
@@ -63,7 +57,7 @@ def run_demo(
             progress=config.progress,
         )
     )
-    timings["collect_seconds"] = time.perf_counter() - started
+    timings = {"collect_seconds": time.perf_counter() - started}
     checkpoint = train(
         TrainConfig(
             data=str(data),
@@ -75,9 +69,23 @@ def run_demo(
             checkpoint_every=max(1, config.train_steps // 4),
             progress=config.progress,
         ),
-        model_config or ModelConfig(),
+        model_config,
     )
     timings["train_wall_seconds"] = time.perf_counter() - started - timings["collect_seconds"]
+    return checkpoint, timings
+
+
+def run_demo(
+    name: str, config: DemoConfig, model_config: ModelConfig | None = None, planner_config: PlannerConfig | None = None
+) -> dict[str, Any]:
+    """Run one demo end to end -> the evaluation results (also written to ``out/results.json``)."""
+    if name not in DEMOS:
+        raise ValueError(f"unknown demo {name!r}; available: {sorted(DEMOS)}")
+    out = Path(config.out)
+    if (out / "results.json").exists() or (out / "run" / "latest").exists():
+        raise FileExistsError(f"{out} already holds a demo; choose another --out or remove it")
+    started = time.perf_counter()
+    checkpoint, timings = prepare_checkpoint(DEMOS[name], out, config, model_config or ModelConfig())
     results = evaluate(
         EvalConfig(
             checkpoint=str(checkpoint),

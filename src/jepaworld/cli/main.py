@@ -13,6 +13,7 @@ DESCRIPTION = """jepaworld: learn a world model from pixels (JEPA + SIGReg) and 
   jepaworld collect --episodes 400    roll out the data policy, write an episode file
   jepaworld train --data FILE         train a world model, checkpoints + TensorBoard in --out
   jepaworld eval --checkpoint RUN     plan on held-out start/goal pairs, write results.json
+  jepaworld bench two-room --quick    every planner on one model: success, CI, ms per step
 """
 
 
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         help="plan with a checkpoint on held-out start/goal pairs",
-        description="Evaluate a checkpoint with CEM + MPC on held-out start/goal pairs (DESIGN.md "
+        description="Evaluate a checkpoint with a planner (--planner cem|icem|mppi|gradient) + MPC on held-out "
+        "start/goal pairs (DESIGN.md "
         "protocol); writes OUT/results.json and OUT/results.md.",
     )
     add_arguments(p, EvalConfig)
@@ -67,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", choices=sorted(DEMOS), help="which demo")
     add_arguments(p, DemoConfig)
+
+    from jepaworld.cli.bench import SUITES, BenchConfig
+
+    p = sub.add_parser(
+        "bench",
+        help="every planner on one trained model: success, CI, planning time",
+        description="Run a benchmark suite (train the suite's model, evaluate every registered planner and the "
+        "oracle on held-out pairs); writes OUT/SUITE.json and OUT/SUITE.md.",
+    )
+    p.add_argument("name", choices=sorted(SUITES), help="which suite")
+    add_arguments(p, BenchConfig)
     return parser
 
 
@@ -104,6 +117,14 @@ def run(argv: list[str] | None = None) -> object:
         print(markdown_table(results))
         print(f"whole demo: {results['total_seconds']:.0f} s; wrote {config.out}/results.json")
         return results
+    if args.command == "bench":
+        from jepaworld.cli.bench import BenchConfig, markdown, run_bench
+
+        config = from_namespace(BenchConfig, args)
+        report = run_bench(args.name, config)
+        print(markdown(report))
+        print(f"wrote {config.out}/{args.name}{'-quick' if config.quick else ''}.json")
+        return report
     raise AssertionError(args.command)
 
 

@@ -1,0 +1,68 @@
+"""`jepaworld bench two-room --quick` end to end, twice: the same success counts both times."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from jepaworld.planning import PLANNERS
+
+ROW_KEYS = (
+    "env",
+    "planner",
+    "episodes",
+    "successes",
+    "success_rate",
+    "success_ci95",
+    "plan_ms_per_step_median",
+    "plan_ms_per_step_p90",
+    "mean_final_distance",
+)
+
+
+def _bench(tmp_path, name):
+    out, work = tmp_path / f"results-{name}", tmp_path / f"work-{name}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jepaworld",
+            "bench",
+            "two-room",
+            "--quick",
+            "--out",
+            str(out),
+            "--work",
+            str(work),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (out / "two-room-quick.md").exists()
+    return json.loads((out / "two-room-quick.json").read_text())
+
+
+@pytest.mark.slow
+def test_quick_bench_is_complete_and_reproducible(tmp_path):
+    first, second = _bench(tmp_path, "a"), _bench(tmp_path, "b")
+    planners = [row["planner"] for row in first["rows"]]
+    assert set(PLANNERS.names()) <= set(planners)
+    assert {"oracle_scripted", "random"} <= set(planners)
+    for row in first["rows"]:
+        for key in ROW_KEYS:
+            assert key in row, key
+        low, high = row["success_ci95"]
+        assert 0 <= low <= row["success_rate"] <= high <= 1
+    assert [r["successes"] for r in first["rows"]] == [r["successes"] for r in second["rows"]]
+    assert [r["mean_final_distance"] for r in first["rows"]] == [r["mean_final_distance"] for r in second["rows"]]
+
+
+def test_unknown_suite_is_rejected():
+    result = subprocess.run([sys.executable, "-m", "jepaworld", "bench", "four-room"], capture_output=True, text=True)
+    assert result.returncode == 2 and "invalid choice" in result.stderr
