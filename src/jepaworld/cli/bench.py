@@ -22,6 +22,7 @@ import torch
 from jepaworld.cli.demo import DEMOS, DemoConfig, prepare_checkpoint
 from jepaworld.config import check, option, to_dict
 from jepaworld.eval import EvalConfig, evaluate
+from jepaworld.eval.report import result_cells
 from jepaworld.models import ModelConfig
 from jepaworld.planning import PLANNERS, PlannerConfig
 
@@ -142,16 +143,6 @@ def markdown(report: dict[str, Any]) -> str:
         "| planner | success | 95% CI | mean final distance (px) | plan ms / env step (median / p90) |",
         "|---|---|---|---|---|",
     ]
-    for row in report["rows"]:
-        low, high = row["success_ci95"]
-        ms = (
-            "-"
-            if row["plan_ms_per_step_median"] is None
-            else f"{row['plan_ms_per_step_median']:.1f} / {row['plan_ms_per_step_p90']:.1f}"
-        )
-        lines.append(
-            f"| {row['planner']} | {row['successes']}/{row['episodes']} ({100 * row['success_rate']:.1f}%) | "
-            f"[{100 * low:.1f}, {100 * high:.1f}] | {row['mean_final_distance']:.2f} | {ms} |"
-        )
+    lines += [f"| {row['planner']} | {result_cells(row, p90=True)} |" for row in report["rows"]]
     lines += ["", f"training {report['train_seconds']:.0f} s; whole suite {report['total_seconds']:.0f} s"]
     return "\n".join(lines) + "\n"

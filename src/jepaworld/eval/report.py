@@ -9,6 +9,19 @@ import imageio.v2 as imageio
 import numpy as np
 
 
+def result_cells(row: dict[str, Any], p90: bool = False) -> str:
+    """A results row as table cells: success, 95% CI, mean final distance, planning ms (median[ / p90])."""
+    low, high = row["success_ci95"]
+    ms = row["plan_ms_per_step_median"]
+    timing = "-"
+    if ms is not None:
+        timing = f"{ms:.1f}" + (f" / {row['plan_ms_per_step_p90']:.1f}" if p90 else "")
+    return (
+        f"{row['successes']}/{row['episodes']} ({100 * row['success_rate']:.1f}%) | "
+        f"[{100 * low:.1f}, {100 * high:.1f}] | {row['mean_final_distance']:.2f} | {timing}"
+    )
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     """The results of ``evaluate`` as a short markdown table (one row per agent)."""
     lines = [
@@ -17,13 +30,7 @@ def markdown_table(results: dict[str, Any]) -> str:
         "| agent | success | 95% CI | mean final distance (px) | plan ms / env step (median) |",
         "|---|---|---|---|---|",
     ]
-    for row in results["rows"]:
-        low, high = row["success_ci95"]
-        ms = "-" if row["plan_ms_per_step_median"] is None else f"{row['plan_ms_per_step_median']:.1f}"
-        lines.append(
-            f"| {row['agent']} | {row['successes']}/{row['episodes']} ({100 * row['success_rate']:.1f}%)"
-            f" | [{100 * low:.1f}, {100 * high:.1f}] | {row['mean_final_distance']:.2f} | {ms} |"
-        )
+    lines += [f"| {row['agent']} | {result_cells(row)} |" for row in results["rows"]]
     lines += ["", f"checkpoint: `{results['checkpoint']}`; training wall time {results['train_seconds']:.0f} s"]
     return "\n".join(lines) + "\n"
 

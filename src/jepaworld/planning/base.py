@@ -78,3 +78,36 @@ def initial_mean(low: torch.Tensor, high: torch.Tensor, horizon: int, init: torc
     init = init.detach().float()
     check_shape("planner init", init, [horizon, low.numel()])
     return init.clamp(low, high)
+
+
+class SamplingPlanner:
+    """What CEM and MPPI share: bounds, sampling std in units of the half action range, a seeded
+    generator, and the start of every plan (checked inputs, starting mean and std, batched ``z0``)."""
+
+    def __init__(
+        self,
+        action_low,
+        action_high,
+        horizon: int,
+        samples: int,
+        iterations: int,
+        init_std: float,
+        min_std: float,
+        energy: EnergyFn | None,
+        seed: int,
+    ) -> None:
+        self.low = torch.as_tensor(action_low, dtype=torch.float32)
+        self.high = torch.as_tensor(action_high, dtype=torch.float32)
+        self.horizon, self.samples, self.iterations = horizon, samples, iterations
+        self.half_range = (self.high - self.low) / 2
+        self.init_std, self.min_std = init_std, min_std
+        self.energy = energy or ENERGIES.get("min")
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _start(self, z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn, init: torch.Tensor | None):
+        """-> mean ``[H, A]``, std ``[H, A]``, std floor ``[A]``, z0 repeated for every candidate ``[N, D]``."""
+        check_plan_inputs(z0, z_goal, rollout_fn)
+        mean = initial_mean(self.low, self.high, self.horizon, init)
+        std = (self.init_std * self.half_range).expand(self.horizon, self.low.numel()).clone()
+        z0_batch = z0.unsqueeze(0).expand(self.samples, *z0.shape)
+        return mean, std, self.min_std * self.half_range, z0_batch

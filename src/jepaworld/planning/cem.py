@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from jepaworld.planning.base import PlannerConfig, check_plan_inputs, initial_mean, safe_energy
+from jepaworld.planning.base import PlannerConfig, SamplingPlanner, safe_energy
 from jepaworld.planning.energy import ENERGIES
 from jepaworld.types import EnergyFn, PlanResult, RolloutFn
 
@@ -31,7 +31,7 @@ def coloured_noise(samples: int, horizon: int, dim: int, beta: float, generator:
     return (noise / noise.std()).transpose(1, 2).contiguous()
 
 
-class CEM:
+class CEM(SamplingPlanner):
     """Batched CEM: every candidate of an iteration goes through one ``rollout_fn`` call.
 
     action_low/high ``[A]`` bound every action. ``plan(z0 [D], z_goal [D], rollout_fn, init [H, A])``.
@@ -53,14 +53,8 @@ class CEM:
         keep_elites: int = 0,
         seed: int = 0,
     ) -> None:
-        self.low = torch.as_tensor(action_low, dtype=torch.float32)
-        self.high = torch.as_tensor(action_high, dtype=torch.float32)
-        self.horizon, self.samples, self.iterations, self.elites = horizon, samples, iterations, elites
-        self.half_range = (self.high - self.low) / 2
-        self.init_std, self.min_std = init_std, min_std
-        self.energy = energy or ENERGIES.get("min")
-        self.noise_beta, self.keep_elites = noise_beta, keep_elites
-        self.generator = torch.Generator().manual_seed(seed)
+        super().__init__(action_low, action_high, horizon, samples, iterations, init_std, min_std, energy, seed)
+        self.elites, self.noise_beta, self.keep_elites = elites, noise_beta, keep_elites
 
     @classmethod
     def from_config(cls, config: PlannerConfig, action_low, action_high, seed: int = 0) -> CEM:
@@ -84,12 +78,8 @@ class CEM:
     def plan(
         self, z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn, init: torch.Tensor | None = None
     ) -> PlanResult:
-        check_plan_inputs(z0, z_goal, rollout_fn)
         a_dim = self.low.numel()
-        mean = initial_mean(self.low, self.high, self.horizon, init)
-        std = (self.init_std * self.half_range).expand(self.horizon, a_dim).clone()
-        floor = self.min_std * self.half_range
-        z0_batch = z0.unsqueeze(0).expand(self.samples, *z0.shape)
+        mean, std, floor, z0_batch = self._start(z0, z_goal, rollout_fn, init)
         best, best_energy, history = mean.clone(), float("inf"), []
         kept = mean[None][:0]  # [0, H, A]: elites carried over from the last iteration (iCEM)
         for _ in range(self.iterations):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from jepaworld.planning.base import PlannerConfig, check_plan_inputs, initial_mean, safe_energy
+from jepaworld.planning.base import PlannerConfig, SamplingPlanner, safe_energy
 from jepaworld.planning.energy import ENERGIES
 from jepaworld.types import EnergyFn, PlanResult, RolloutFn
 
 
-class MPPI:
+class MPPI(SamplingPlanner):
     """Model-predictive path integral control, batched like CEM.
 
     Weights are ``softmax(-(E - E_min) / (temperature * spread))`` with ``spread`` the standard
@@ -31,13 +31,8 @@ class MPPI:
         energy: EnergyFn | None = None,
         seed: int = 0,
     ) -> None:
-        self.low = torch.as_tensor(action_low, dtype=torch.float32)
-        self.high = torch.as_tensor(action_high, dtype=torch.float32)
-        self.horizon, self.samples, self.iterations = horizon, samples, iterations
-        self.temperature, self.init_std, self.min_std = temperature, init_std, min_std
-        self.half_range = (self.high - self.low) / 2
-        self.energy = energy or ENERGIES.get("min")
-        self.generator = torch.Generator().manual_seed(seed)
+        super().__init__(action_low, action_high, horizon, samples, iterations, init_std, min_std, energy, seed)
+        self.temperature = temperature
 
     @classmethod
     def from_config(cls, config: PlannerConfig, action_low, action_high, seed: int = 0) -> MPPI:
@@ -58,12 +53,8 @@ class MPPI:
     def plan(
         self, z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn, init: torch.Tensor | None = None
     ) -> PlanResult:
-        check_plan_inputs(z0, z_goal, rollout_fn)
         a_dim = self.low.numel()
-        mean = initial_mean(self.low, self.high, self.horizon, init)
-        std = (self.init_std * self.half_range).expand(self.horizon, a_dim).clone()
-        floor = self.min_std * self.half_range
-        z0_batch = z0.unsqueeze(0).expand(self.samples, *z0.shape)
+        mean, std, floor, z0_batch = self._start(z0, z_goal, rollout_fn, init)
         best, best_energy, history = mean.clone(), float("inf"), []
         for _ in range(self.iterations):
             noise = torch.randn(self.samples, self.horizon, a_dim, generator=self.generator)
