@@ -31,6 +31,8 @@ def test_every_option_has_help(command):
         (["eval", "--checkpoint", "/nonexistent/run"], "does not exist"),
         (["train", "--batch-size", "2"], "batch_size must be >= 8"),
         (["eval", "--elites", "500", "--samples", "100"], "elites (500) must be <= samples (100)"),
+        (["eval", "--planner", "astar"], "planner must be one of ['cem', 'icem', 'mppi', 'gradient'], got 'astar'"),
+        (["eval", "--mppi-temperature", "0"], "mppi_temperature must be > 0, got 0.0"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(argv, message, capsys):
