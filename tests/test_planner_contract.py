@@ -103,8 +103,18 @@ def test_warm_start_is_used(name):
 
 
 def test_goal_of_another_shape_is_a_clear_error(name):
-    with pytest.raises(ValueError, match=r"goal latent: expected the start latent's shape \[2\], got \[3\]"):
+    with pytest.raises(ValueError, match=r"goal latent: expected shape \[2\] or \[G, 2\].*got \[3\]"):
         make(name, terminal).plan(torch.zeros(2), torch.zeros(3), integrator)
+    with pytest.raises(ValueError, match=r"goal latent: .*got \[0, 2\]"):
+        make(name, terminal).plan(torch.zeros(2), torch.zeros(0, 2), integrator)
+
+
+def test_a_goal_set_is_reached_at_its_nearest_member(name):
+    goals = torch.tensor([[-3.5, 3.8], [1.5, -0.5], [9.0, 9.0]])  # the last is out of reach
+    result = make(name, ENERGIES.get("terminal")).plan(torch.zeros(2), goals, integrator)
+    end = result.actions.sum(0)
+    assert result.energy < 0.02, result.energy
+    assert min(torch.norm(end - g) for g in goals[:2]) < 0.25, end
 
 
 def test_every_energy_is_registered_and_usable():

@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
 from jepaworld.planning import CEM, ENERGIES, PLANNERS, MPCAgent, PlannerConfig
+from jepaworld.planning.energy import build_energy, goal_distance
 
 
 def integrator(z0, actions):
@@ -54,6 +56,53 @@ def test_min_energy_rewards_passing_through_the_goal():
     assert ENERGIES.get("terminal")(z, goal, None).item() == 1.0
 
 
+def test_running_energy_rewards_getting_there_early():
+    goal = torch.tensor([1.0])
+    early = torch.tensor([[[1.0], [1.0], [1.0]]])
+    late = torch.tensor([[[0.0], [0.0], [1.0]]])
+    running = ENERGIES.get("running")
+    assert running(early, goal, None).item() == 0.0 < running(late, goal, None).item()
+
+
+def test_goal_set_distance_is_to_the_nearest_goal():
+    z = torch.tensor([[[0.0, 0.0], [2.0, 2.0]]])
+    goals = torch.tensor([[2.0, 2.0], [0.0, 1.0]])
+    torch.testing.assert_close(goal_distance(z, goals), torch.tensor([[0.5, 0.0]]))
+    assert ENERGIES.get("terminal")(z, goals, None).item() == 0.0
+
+
+def test_action_penalty_is_in_half_ranges_around_the_middle_of_the_bounds():
+    energy = build_energy("terminal", 0.5, [0.0, -2.0], [2.0, 2.0])
+    z, goal = torch.zeros(2, 1, 1), torch.zeros(1)
+    actions = torch.tensor([[[1.0, 0.0]], [[2.0, 2.0]]])  # the middle of the bounds, then the top corner
+    torch.testing.assert_close(energy(z, goal, actions), torch.tensor([0.0, 0.5]))
+    assert build_energy("terminal", 0.0, [0.0], [1.0]) is ENERGIES.get("terminal")
+
+
+def test_action_penalty_makes_the_planner_prefer_small_actions():
+    goal = torch.tensor([1.0, 0.0])
+    plain = CEM([-1, -1], [1, 1], horizon=4, samples=200, iterations=10, elites=20, energy=ENERGIES.get("min"))
+    lazy = CEM(
+        [-1, -1],
+        [1, 1],
+        horizon=4,
+        samples=200,
+        iterations=10,
+        elites=20,
+        energy=build_energy("min", 0.05, [-1, -1], [1, 1]),
+    )
+    a, b = plain.plan(torch.zeros(2), goal, integrator), lazy.plan(torch.zeros(2), goal, integrator)
+    assert b.actions.pow(2).sum() < 0.6 * a.actions.pow(2).sum()
+    torch.testing.assert_close(b.actions.sum(0), goal, atol=0.3, rtol=0)
+
+
+def test_planner_config_takes_energy_and_action_penalty():
+    planner = PLANNERS.build("mppi", PlannerConfig(energy="running", action_penalty=0.1), [-1, -1], [1, 1])
+    z = torch.zeros(3, 2, 2)
+    actions = torch.ones(3, 2, 2)
+    torch.testing.assert_close(planner.energy(z, torch.zeros(2), actions), torch.full((3,), 0.1))
+
+
 def test_registry_builds_cem_from_config():
     planner = PLANNERS.build(
         "cem", PlannerConfig(horizon=3, samples=10, elites=2, icem_keep_elites=2), [-1, -1], [1, 1]
@@ -72,3 +121,20 @@ def test_mpc_executes_first_block_then_replans_with_warm_start():
     assert len(agent.plan_seconds) == 2  # 6 env steps = 2 blocks of 3
     assert isinstance(action, np.ndarray) and action.shape == (2,)
     assert torch.norm(state["z"] - torch.tensor([3.0, -2.0])) < torch.norm(torch.tensor([3.0, -2.0]))
+
+
+def test_mpc_goal_can_be_a_set_of_observations_or_a_latent():
+    cem = CEM([-1, -1], [1, 1], horizon=4, samples=64, iterations=4, elites=8)
+    agent = MPCAgent(cem, lambda obs: obs.clone(), integrator, frameskip=1)
+    agent.reset([torch.tensor([3.0, 0.0]), torch.tensor([0.0, -1.0])])
+    assert agent._z_goal.shape == (2, 2)
+    action = agent.act(torch.zeros(2))
+    assert action[1] < 0  # heads for the nearer goal of the set
+    agent.reset(goal_latent=torch.tensor([0.0, 2.0]))
+    assert agent.act(torch.zeros(2))[1] > 0
+    with pytest.raises(ValueError, match="give one goal"):
+        agent.reset()
+    with pytest.raises(ValueError, match="give one goal"):
+        agent.reset(torch.zeros(2), goal_latent=torch.zeros(2))
+    with pytest.raises(ValueError, match="goal set is empty"):
+        agent.reset([])

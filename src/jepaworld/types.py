@@ -15,7 +15,8 @@ import torch
 #: ``rollout_fn(z0 [N, D], actions [N, H, A]) -> z [N, H, D]``: the latents reached after each action.
 RolloutFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-#: ``energy_fn(z [N, H, D], z_goal [D], actions [N, H, A]) -> energy [N]``: lower is better.
+#: ``energy_fn(z [N, H, D], z_goal [D] | [G, D], actions [N, H, A]) -> energy [N]``: lower is better.
+#: A goal ``[G, D]`` is a set of goals, any of which will do.
 EnergyFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -61,7 +62,7 @@ class Planner(Protocol):
     def plan(
         self, z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn, init: torch.Tensor | None = None
     ) -> PlanResult:
-        """z0 ``[D]``, z_goal ``[D]``, init ``[H, A]`` (a warm start) -> ``PlanResult``."""
+        """z0 ``[D]``, z_goal ``[D]`` or a goal set ``[G, D]``, init ``[H, A]`` (a warm start) -> ``PlanResult``."""
         ...
 
 

@@ -27,7 +27,10 @@ class PlannerConfig:
     elites: int = option(20, "best candidates CEM/iCEM refit to")
     init_std: float = option(1.0, "initial sampling std, as a fraction of the half action range")
     min_std: float = option(0.05, "std floor, as a fraction of the half action range")
-    energy: str = option("min", "energy: min (closest approach to the goal latent over the horizon) or terminal")
+    energy: str = option(
+        "min", "energy: min (closest approach to the goal over the horizon), terminal, or running (mean over it)"
+    )
+    action_penalty: float = option(0.0, "weight of the mean squared action (in half action ranges) added to the energy")
     icem_noise_beta: float = option(2.0, "iCEM: colour of the noise over time (0 white, 2 smooth)")
     icem_keep_elites: int = option(4, "iCEM: elites carried into the next iteration's candidates")
     mppi_temperature: float = option(0.1, "MPPI: softmax temperature, in units of the energies' spread")
@@ -41,6 +44,7 @@ class PlannerConfig:
         check(self.elites <= self.samples, f"elites ({self.elites}) must be <= samples ({self.samples})")
         check(self.init_std > 0 and self.min_std >= 0, "init_std must be > 0 and min_std >= 0")
         check(self.energy in ENERGIES, f"energy must be one of {ENERGIES.names()}, got {self.energy!r}")
+        check(self.action_penalty >= 0, f"action_penalty must be >= 0, got {self.action_penalty}")
         check(
             0 <= self.icem_keep_elites <= self.elites,
             f"icem_keep_elites must be in [0, elites], got {self.icem_keep_elites}",
@@ -61,11 +65,13 @@ def safe_energy(energy_fn: EnergyFn, z: torch.Tensor, z_goal: torch.Tensor, acti
 
 
 def check_plan_inputs(z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn) -> None:
-    """A goal latent must have the shape of the start latent (the model's latent)."""
-    if z0.shape != z_goal.shape:
+    """The start is one latent ``[D]``; the goal one latent ``[D]`` or a non-empty set ``[G, D]``."""
+    if z0.dim() != 1:
+        raise ValueError(f"start latent: expected shape [D], got {list(z0.shape)}")
+    if z_goal.dim() not in (1, 2) or z_goal.shape[-1] != z0.shape[0] or z_goal.numel() == 0:
         raise ValueError(
-            f"goal latent: expected the start latent's shape {list(z0.shape)}, got {list(z_goal.shape)}"
-            " (was the goal encoded by another model?)"
+            f"goal latent: expected shape [{z0.shape[0]}] or [G, {z0.shape[0]}] (the start latent's size), "
+            f"got {list(z_goal.shape)} (was the goal encoded by another model?)"
         )
     if not callable(rollout_fn):
         raise TypeError(f"rollout_fn must be callable, got {type(rollout_fn).__name__}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from jepaworld.planning.base import PlannerConfig, SamplingPlanner, safe_energy
-from jepaworld.planning.energy import ENERGIES
+from jepaworld.planning.energy import build_energy
 from jepaworld.types import EnergyFn, PlanResult, RolloutFn
 
 
@@ -68,7 +68,7 @@ class CEM(SamplingPlanner):
             elites=config.elites,
             init_std=config.init_std,
             min_std=config.min_std,
-            energy=ENERGIES.get(config.energy),
+            energy=build_energy(config.energy, config.action_penalty, action_low, action_high),
             noise_beta=config.icem_noise_beta if icem else 0.0,
             keep_elites=config.icem_keep_elites if icem else 0,
             seed=seed,

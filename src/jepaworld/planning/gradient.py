@@ -11,7 +11,7 @@ import torch
 
 from jepaworld.planning.base import PlannerConfig, check_plan_inputs, initial_mean, safe_energy
 from jepaworld.planning.cem import CEM
-from jepaworld.planning.energy import ENERGIES
+from jepaworld.planning.energy import ENERGIES, build_energy
 from jepaworld.types import EnergyFn, PlanResult, RolloutFn
 
 
@@ -64,7 +64,7 @@ class GradientPlanner:
             lr=config.gradient_lr,
             init=config.gradient_init,
             init_std=config.init_std,
-            energy=ENERGIES.get(config.energy),
+            energy=build_energy(config.energy, config.action_penalty, action_low, action_high),
             cem_samples=config.samples,
             cem_iterations=max(1, config.iterations // 3),
             seed=seed,

@@ -19,7 +19,9 @@ from jepaworld.types import Planner, RolloutFn
 class MPCAgent:
     """Re-plans every ``replan_every`` model steps; each model step repeats one action ``frameskip`` times.
 
-    ``reset(goal_observation)`` sets the goal; ``act(observation) -> env action [A]`` (numpy float32).
+    ``reset(goal)`` sets the goal: one observation (a goal image), a list of observations (a goal set:
+    reach any), or ``goal_latent=`` a latent ``[D]`` or set ``[G, D]`` given directly.
+    ``act(observation) -> env action [A]`` (numpy float32).
     Planning time is recorded in ``plan_seconds`` (one entry per plan call).
     """
 
@@ -40,8 +42,17 @@ class MPCAgent:
         self._previous: torch.Tensor | None = None
         self._z_goal: torch.Tensor | None = None
 
-    def reset(self, goal_observation) -> None:
-        self._z_goal = self.encode(goal_observation)
+    def reset(self, goal=None, *, goal_latent: torch.Tensor | None = None) -> None:
+        if (goal is None) == (goal_latent is None):
+            raise ValueError("MPCAgent.reset: give one goal: an observation, a list of them, or goal_latent")
+        if goal_latent is not None:
+            self._z_goal = torch.as_tensor(goal_latent).float()
+        elif isinstance(goal, (list, tuple)):
+            if not goal:
+                raise ValueError("MPCAgent.reset: the goal set is empty; expected at least one goal observation")
+            self._z_goal = torch.stack([self.encode(g) for g in goal])
+        else:
+            self._z_goal = self.encode(goal)
         self._queue, self._previous = [], None
         self.plan_seconds.clear()
 

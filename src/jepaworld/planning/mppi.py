@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from jepaworld.planning.base import PlannerConfig, SamplingPlanner, safe_energy
-from jepaworld.planning.energy import ENERGIES
+from jepaworld.planning.energy import build_energy
 from jepaworld.types import EnergyFn, PlanResult, RolloutFn
 
 
@@ -45,7 +45,7 @@ class MPPI(SamplingPlanner):
             temperature=config.mppi_temperature,
             init_std=config.init_std,
             min_std=config.min_std,
-            energy=ENERGIES.get(config.energy),
+            energy=build_energy(config.energy, config.action_penalty, action_low, action_high),
             seed=seed,
         )
 
