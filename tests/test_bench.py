@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from jepaworld.planning import PLANNERS
+from jepaworld.cli.bench import SUITES, speedups_against
+from jepaworld.planning import PLANNERS, PlannerConfig
 
 ROW_KEYS = (
     "env",
@@ -66,3 +67,22 @@ def test_quick_bench_is_complete_and_reproducible(tmp_path):
 def test_unknown_suite_is_rejected():
     result = subprocess.run([sys.executable, "-m", "jepaworld", "bench", "four-room"], capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_full_suite_compares_every_planner_at_one_budget_and_the_first_cem():
+    suite = SUITES["two-room"][0]
+    labels = [label for label, _ in suite.rows()]
+    assert labels[0] == PlannerConfig().planner  # the default planner carries the oracle rows
+    assert set(PLANNERS.names()) <= set(labels) and suite.reference in labels
+    budgets = {(c.samples, c.iterations, c.horizon) for label, c in suite.rows() if label in PLANNERS.names()}
+    assert budgets == {(PlannerConfig().samples, PlannerConfig().iterations, PlannerConfig().horizon)}
+
+
+def test_speedups_are_ratios_of_median_planning_time_to_the_reference():
+    rows = [
+        {"planner": "icem", "settings": {}, "plan_ms_per_step_median": 10.0},
+        {"planner": "first", "settings": {}, "plan_ms_per_step_median": 40.0},
+        {"planner": "random", "plan_ms_per_step_median": None},
+    ]
+    assert speedups_against(rows, "first") == {"icem": 4.0}
+    assert speedups_against(rows, None) == {}

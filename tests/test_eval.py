@@ -1,7 +1,13 @@
 import pytest
+import torch
 
 from jepaworld.data import HELD_OUT_SEED_BASE
 from jepaworld.eval import EvalConfig, held_out_seeds, wilson_interval
+from jepaworld.eval.agents import compiled_predictor, model_functions
+from jepaworld.models import build_world_model
+from jepaworld.planning import PLANNERS, PlannerConfig, build_planner
+
+from .conftest import TINY_MODEL
 
 
 def test_wilson_interval_known_values():
@@ -22,3 +28,32 @@ def test_eval_config_rejects_bad_values():
         EvalConfig(episodes=0)
     with pytest.raises(ValueError, match="seed must be in"):
         EvalConfig(seed=-1)
+
+
+def test_compiled_planning_rollout_matches_eager_and_planners_run_on_it():
+    torch.manual_seed(0)
+    model = build_world_model(TINY_MODEL).eval()
+    for p in model.predictor.parameters():  # adaLN-zero starts as the identity: make the predictor matter
+        torch.nn.init.normal_(p, std=0.2)
+    _, eager = model_functions(model, TINY_MODEL.frameskip, context=1)
+    _, compiled = model_functions(model, TINY_MODEL.frameskip, context=1, compile=True)
+    z0, actions = torch.randn(1, TINY_MODEL.latent_dim).expand(6, -1), torch.rand(6, 4, 2) * 2 - 1
+    with torch.inference_mode():
+        torch.testing.assert_close(compiled(z0, actions), eager(z0, actions), atol=1e-4, rtol=1e-4)
+    for name in PLANNERS.names():  # inference mode, a batch of one (MPPI's mean), gradients (gradient planner)
+        config = PlannerConfig(planner=name, horizon=4, samples=16, iterations=3, elites=4, icem_keep_elites=2)
+        result = build_planner(config, [-1, -1], [1, 1]).plan(z0[0], torch.randn(TINY_MODEL.latent_dim), compiled)
+        assert result.actions.shape == (4, 2) and torch.isfinite(result.actions).all()
+
+
+def test_a_compiler_failure_falls_back_to_eager_planning_with_a_warning(monkeypatch):
+    def broken_compile(module, **kwargs):
+        def fails(*args):
+            raise RuntimeError("no C++ compiler")
+
+        return fails
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    model = build_world_model(TINY_MODEL).eval()
+    with pytest.warns(UserWarning, match="torch.compile failed, planning runs eager: RuntimeError: no C"):
+        assert compiled_predictor(model, torch.device("cpu")) is None

@@ -56,6 +56,16 @@ def test_world_model_contract(encoder, predictor):
         model.rollout(z[:, 0], torch.randn(4, 5, cfg.action_dim + 1))
 
 
+def test_transformer_single_token_shortcut_equals_full_attention():
+    torch.manual_seed(0)
+    predictor = PREDICTORS.build("transformer", latent_dim=8, action_dim=3, max_history=3, width=16, depth=2)
+    for p in predictor.parameters():  # adaLN-zero starts as the identity: make every path matter
+        torch.nn.init.normal_(p, std=0.3)
+    z, a = torch.randn(5, 2, 8), torch.randn(5, 2, 3)
+    # Output 0 of a causal two-token pass attends to token 0 alone, through the general attention path.
+    torch.testing.assert_close(predictor(z[:, :1], a[:, :1]), predictor(z, a)[:, :1])
+
+
 def test_rollout_first_step_equals_predict():
     model = build_world_model(TINY_MODEL).eval()
     z0, a = torch.randn(3, TINY_MODEL.latent_dim), torch.randn(3, 1, TINY_MODEL.action_dim)

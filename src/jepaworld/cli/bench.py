@@ -26,10 +26,17 @@ from jepaworld.eval.report import result_cells
 from jepaworld.models import ModelConfig
 from jepaworld.planning import PLANNERS, PlannerConfig
 
+#: The core loop's first planner (CEM, 200 candidates x 8 iterations): the reference for speed-ups.
+FIRST_CEM = PlannerConfig(planner="cem", samples=200, iterations=8, elites=20)
+
 
 @dataclass(frozen=True)
 class Suite:
-    """One benchmark: a training recipe, the planners compared, and the evaluation budget."""
+    """One benchmark: a training recipe, the planners compared, and the evaluation budget.
+
+    Every registered planner runs with ``planner``'s settings (the same budget for all); ``extra``
+    rows add labelled settings (the reference planner the speed-up is measured against).
+    """
 
     demo: str
     recipe: DemoConfig
@@ -37,7 +44,13 @@ class Suite:
     planner: PlannerConfig
     episodes: int
     eval_seed: int
-    planners: tuple[str, ...] = tuple(PLANNERS.names())
+    extra: tuple[tuple[str, PlannerConfig], ...] = ()
+    reference: str | None = None  # the row planning speed-ups are quoted against
+
+    def rows(self) -> list[tuple[str, PlannerConfig]]:
+        """(label, settings) per compared row; the default planner first (it carries the oracle rows)."""
+        names = sorted(PLANNERS.names(), key=lambda name: name != self.planner.planner)
+        return [(name, dataclasses.replace(self.planner, planner=name)) for name in names] + list(self.extra)
 
 
 _FULL = Suite(
@@ -47,6 +60,8 @@ _FULL = Suite(
     planner=PlannerConfig(),
     episodes=200,
     eval_seed=1,
+    extra=(("cem 200x8 (first CEM)", FIRST_CEM),),
+    reference="cem 200x8 (first CEM)",
 )
 _QUICK = Suite(
     demo="two-room",
@@ -85,26 +100,27 @@ def run_bench(name: str, config: BenchConfig) -> dict[str, Any]:
     started = time.perf_counter()
     checkpoint, timings = prepare_checkpoint(DEMOS[suite.demo], work, recipe, suite.model)
     rows, env_id, train_seconds = [], None, None
-    for index, planner in enumerate(suite.planners):
+    for index, (row_label, planner) in enumerate(suite.rows()):
         results = evaluate(
             EvalConfig(
                 checkpoint=str(checkpoint),
                 episodes=suite.episodes,
                 seed=suite.eval_seed,
                 oracle=index == 0,
-                out=str(work / f"eval-{planner}"),
+                out=str(work / f"eval-{index}-{planner.planner}"),
                 device=config.device,
                 progress=config.progress,
             ),
-            dataclasses.replace(suite.planner, planner=planner),
+            planner,
         )
         env_id, train_seconds = results["env"], results["train_seconds"]
         for row in results["rows"]:
             if row["agent"] == "world_model":
-                rows.append({"env": env_id, "planner": planner, **row})
+                rows.append({"env": env_id, "planner": row_label, "settings": to_dict(planner), **row})
             elif index == 0:  # the oracle and random rows do not depend on the planner compared
-                label_planner = f"{planner} on true state" if row["agent"] == "oracle_planner" else row["agent"]
+                label_planner = f"{row_label} on true state" if row["agent"] == "oracle_planner" else row["agent"]
                 rows.append({"env": env_id, "planner": label_planner, **row})
+    speedups = speedups_against(rows, suite.reference)
     report = {
         "suite": name,
         "quick": config.quick,
@@ -116,6 +132,8 @@ def run_bench(name: str, config: BenchConfig) -> dict[str, Any]:
         **timings,
         "total_seconds": time.perf_counter() - started,
         "rows": rows,
+        "reference": suite.reference,
+        "speedup_vs_reference": speedups,
         "recipe": to_dict(recipe),
         "model": to_dict(suite.model),
         "planner_settings": to_dict(suite.planner),
@@ -134,6 +152,15 @@ def run_bench(name: str, config: BenchConfig) -> dict[str, Any]:
     return report
 
 
+def speedups_against(rows: list[dict[str, Any]], reference: str | None) -> dict[str, float]:
+    """Median planning ms per env step of ``reference`` over each planner row's (higher is faster)."""
+    by_label = {row["planner"]: row for row in rows if "settings" in row}
+    if reference not in by_label:
+        return {}
+    base = by_label[reference]["plan_ms_per_step_median"]
+    return {label: base / row["plan_ms_per_step_median"] for label, row in by_label.items() if label != reference}
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The suite's rows as a markdown table."""
     lines = [
@@ -144,5 +171,8 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     lines += [f"| {row['planner']} | {result_cells(row, p90=True)} |" for row in report["rows"]]
+    if report.get("speedup_vs_reference"):
+        lines += ["", f"Planning speed-up over {report['reference']} (ratio of medians, same run):"]
+        lines += [f"- {label}: {ratio:.1f}x" for label, ratio in report["speedup_vs_reference"].items()]
     lines += ["", f"training {report['train_seconds']:.0f} s; whole suite {report['total_seconds']:.0f} s"]
     return "\n".join(lines) + "\n"

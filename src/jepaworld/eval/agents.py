@@ -6,6 +6,7 @@ loop on the true simulator state), the scripted solver and the random floor.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -18,16 +19,36 @@ from jepaworld.planning import MPCAgent
 from jepaworld.types import RolloutFn
 
 
+def compiled_predictor(model: WorldModel, device: torch.device) -> Callable | None:
+    """``torch.compile`` of the model's predictor, tried once on a small batch; ``None`` (with a warning)
+    where compilation fails here (no C++ compiler, an unsupported platform): planning then runs eager."""
+    predictor = torch.compile(model.predictor)
+    z = torch.zeros(2, 1, model.projector.out_dim, device=device)
+    try:
+        with torch.inference_mode():
+            predictor(z, torch.zeros(2, 1, model.action_dim, device=device))
+    except Exception as error:  # any compiler failure falls back to eager
+        warnings.warn(f"torch.compile failed, planning runs eager: {type(error).__name__}: {error}", stacklevel=2)
+        return None
+    return predictor
+
+
 def model_functions(
-    model: WorldModel, frameskip: int, device: torch.device | str = "cpu", context: int | None = None
+    model: WorldModel,
+    frameskip: int,
+    device: torch.device | str = "cpu",
+    context: int | None = None,
+    compile: bool = False,
 ) -> tuple[Callable, RolloutFn]:
     """``encode(frame [H, W, 3] uint8) -> z [D]`` and a rollout over held actions for ``MPCAgent``.
 
     The planner searches one env action ``[A]`` per model step; the rollout repeats it ``frameskip``
     times to form the model's action ``[frameskip * A]``. ``context``: latents the predictor sees
-    while imagining (``WorldModel.rollout``); 1 is the fastest.
+    while imagining (``WorldModel.rollout``); 1 is the fastest. ``compile``: imagine with a
+    ``torch.compile``d predictor (faster per rollout after a one-off compilation).
     """
     device = torch.device(device)
+    predictor = compiled_predictor(model, device) if compile else None
 
     @torch.inference_mode()
     def encode(frame: np.ndarray) -> torch.Tensor:
@@ -38,7 +59,7 @@ def model_functions(
         # No inference_mode here: the gradient planner differentiates through it; sampling planners
         # call it under their own inference_mode.
         held = repeat(actions, "n h a -> n h (k a)", k=frameskip).to(device)
-        return model.rollout(z0.to(device), held, context=context).float().cpu()
+        return model.rollout(z0.to(device), held, context=context, predictor=predictor).float().cpu()
 
     return encode, rollout
 

@@ -36,6 +36,9 @@ class EvalConfig:
     max_steps: int = option(TWO_ROOM_MAX_STEPS, "env step budget per episode")
     replan_every: int = option(1, "model steps executed before re-planning")
     plan_context: int = option(1, "latents the predictor sees while planning (1..history; 1 is fastest)")
+    compile: bool = option(
+        False, "plan with a torch.compile'd predictor: about 1.2x faster plans after a one-off compile"
+    )
     oracle: bool = option(True, "also run the oracle rows (planner on true state, scripted solver)")
     gifs: int = option(0, "episodes saved as GIFs (goal beside the agent)")
     out: str = option("runs/two-room/eval", "directory for results.json, results.md and GIFs")
@@ -122,7 +125,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
     seeds = held_out_seeds(config.seed, config.episodes)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    encode, rollout = model_functions(model, frameskip, device, context=config.plan_context)
+    encode, rollout = model_functions(model, frameskip, device, context=config.plan_context, compile=config.compile)
 
     def make_model_agent():
         return ModelAgent(

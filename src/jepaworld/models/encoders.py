@@ -79,6 +79,7 @@ class Projector(nn.Module):
 
     def __init__(self, in_dim: int, latent_dim: int, hidden: int = 512) -> None:
         super().__init__()
+        self.out_dim = latent_dim
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, latent_dim)
         )

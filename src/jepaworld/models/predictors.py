@@ -34,9 +34,13 @@ class AdaLNBlock(nn.Module):
         """x ``[B, T, W]``, cond ``[B, T, W]`` (the action embedding) -> ``[B, T, W]``."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond).chunk(6, dim=-1)
         h = self.norm1(x) * (1 + scale1) + shift1
-        q, k, v = rearrange(self.qkv(h), "b t (three nh hs) -> three b nh t hs", three=3, nh=self.heads)
-        attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [B, nh, T, hs]
-        x = x + gate1 * self.proj(rearrange(attn, "b nh t hs -> b t (nh hs)"))
+        if x.shape[1] == 1:  # attention over a single token returns its value: skip queries and keys
+            width = x.shape[-1]
+            attn = F.linear(h, self.qkv.weight[2 * width :], self.qkv.bias[2 * width :])
+        else:
+            q, k, v = rearrange(self.qkv(h), "b t (three nh hs) -> three b nh t hs", three=3, nh=self.heads)
+            attn = rearrange(F.scaled_dot_product_attention(q, k, v, is_causal=True), "b nh t hs -> b t (nh hs)")
+        x = x + gate1 * self.proj(attn)
         h = self.norm2(x) * (1 + scale2) + shift2
         return x + gate2 * self.mlp(h)
 

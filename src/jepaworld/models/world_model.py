@@ -6,6 +6,7 @@ reconstruction, no EMA target: the regulariser alone keeps the latents from coll
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -98,6 +99,7 @@ class WorldModel(nn.Module):
         actions: torch.Tensor,
         past_actions: torch.Tensor | None = None,
         context: int | None = None,
+        predictor: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Imagine the latents after each action.
 
@@ -105,11 +107,13 @@ class WorldModel(nn.Module):
         are the actions between those frames), actions ``[B, H, A]`` -> ``[B, H, D]``.
         The predictor sees a sliding window of the last ``context`` latents (default: ``history``);
         training is causal, so any ``context <= history`` is in distribution, and 1 is the cheapest.
+        ``predictor``: what to imagine with instead of ``self.predictor`` (a ``torch.compile``d copy).
         """
+        predictor = self.predictor if predictor is None else predictor
         window = self.history if context is None else context
         if not 1 <= window <= self.history:
             raise ValueError(f"rollout context must be in [1, {self.history}], got {context}")
-        z = z0.unsqueeze(1) if z0.dim() == 2 else z0
+        z = (z0.unsqueeze(1) if z0.dim() == 2 else z0).contiguous()  # planners pass z0 expanded (stride 0)
         b, t0, _ = z.shape
         check_shape("rollout actions", actions, [b, "H", self.action_dim])
         a = actions.new_zeros(b, 0, self.action_dim) if past_actions is None else past_actions
@@ -117,7 +121,7 @@ class WorldModel(nn.Module):
         out = []
         for h in range(actions.shape[1]):
             a = torch.cat([a, actions[:, h : h + 1]], dim=1)[:, -window:]
-            z_next = self.predictor(z[:, -window:], a)[:, -1:]  # [B, 1, D]
+            z_next = predictor(z[:, -window:], a)[:, -1:]  # [B, 1, D]
             z = torch.cat([z[:, max(0, z.shape[1] - window + 1) :], z_next], dim=1)  # last window - 1 + new
             a = a[:, max(0, a.shape[1] - window + 1) :]
             out.append(z_next)

@@ -20,11 +20,11 @@ class PlannerConfig:
     Shared fields apply to every planner; the ``mppi_*``, ``icem_*`` and ``gradient_*`` fields to one.
     """
 
-    planner: str = option("cem", f"planner: one of {', '.join(PLANNER_NAMES)}")
+    planner: str = option("icem", f"planner: one of {', '.join(PLANNER_NAMES)}")
     horizon: int = option(8, "model steps planned ahead")
-    samples: int = option(200, "candidates per iteration, one batched rollout (restarts for gradient)")
-    iterations: int = option(8, "iterations per plan (refits, or Adam steps for gradient)")
-    elites: int = option(20, "best candidates CEM/iCEM refit to")
+    samples: int = option(100, "candidates per iteration, one batched rollout (restarts for gradient)")
+    iterations: int = option(4, "iterations per plan (refits, or Adam steps for gradient)")
+    elites: int = option(10, "best candidates CEM/iCEM refit to")
     init_std: float = option(1.0, "initial sampling std, as a fraction of the half action range")
     min_std: float = option(0.05, "std floor, as a fraction of the half action range")
     energy: str = option(
