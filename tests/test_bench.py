@@ -22,7 +22,7 @@ ROW_KEYS = (
 )
 
 
-def _bench(tmp_path, name):
+def _bench(tmp_path, name, suite="two-room"):
     out, work = tmp_path / f"results-{name}", tmp_path / f"work-{name}"
     result = subprocess.run(
         [
@@ -30,7 +30,7 @@ def _bench(tmp_path, name):
             "-m",
             "jepaworld",
             "bench",
-            "two-room",
+            suite,
             "--quick",
             "--out",
             str(out),
@@ -45,8 +45,8 @@ def _bench(tmp_path, name):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert (out / "two-room-quick.md").exists()
-    return json.loads((out / "two-room-quick.json").read_text())
+    assert (out / f"{suite}-quick.md").exists()
+    return json.loads((out / f"{suite}-quick.json").read_text())
 
 
 @pytest.mark.slow
@@ -86,3 +86,11 @@ def test_speedups_are_ratios_of_median_planning_time_to_the_reference():
     ]
     assert speedups_against(rows, "first") == {"icem": 4.0}
     assert speedups_against(rows, None) == {}
+
+
+@pytest.mark.slow
+def test_quick_peer_protocol_suite_uses_offset_goals_and_the_short_budget(tmp_path):
+    report = _bench(tmp_path, "swm", suite="two-room-swm")
+    assert report["env"] == "jepaworld/TwoRoom-swm-v0"
+    assert (report["goal_offset"], report["max_steps"]) == (25, 50)
+    assert all(row["mean_steps"] <= 50 for row in report["rows"])

@@ -4,7 +4,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import jepaworld  # noqa: F401
-from jepaworld.envs import TWO_ROOM_ID, TwoRoomPhysics
+from jepaworld.envs import SWM_TWO_ROOM_ID, TWO_ROOM_ID, TwoRoomPhysics
 from jepaworld.envs.policies import scripted_two_room_action
 
 
@@ -80,3 +80,20 @@ def test_bad_action_is_a_clear_error(bad):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="expected 2 finite numbers"):
         env.step(bad)
+
+
+def test_reset_can_set_a_free_goal_and_rejects_others():
+    env = gym.make(TWO_ROOM_ID).unwrapped
+    _, info = env.reset(seed=5, options={"goal": [10.0, 12.0]})
+    np.testing.assert_allclose(info["goal"], [10.0, 12.0])
+    assert env.goal_observation()[12, 10].tolist() != env.goal_observation()[50, 50].tolist()  # agent drawn there
+    for bad in ([32.0, 5.0], [1.0, 1.0], [np.nan, 10.0], [10.0]):  # in the wall, outside, NaN, wrong shape
+        with pytest.raises(ValueError, match="TwoRoom reset goal: expected a free position"):
+            env.reset(seed=5, options={"goal": bad})
+
+
+def test_swm_variant_is_the_documented_task_scaled_to_64_px():
+    env = gym.make(SWM_TWO_ROOM_ID).unwrapped
+    assert env.physics.max_speed == pytest.approx(3.0) and env.physics.agent_radius == pytest.approx(2.0)
+    assert env.task.success_radius == pytest.approx(16 * 64 / 224)
+    check_env(gym.make(SWM_TWO_ROOM_ID).unwrapped, skip_render_check=True)

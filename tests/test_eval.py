@@ -1,9 +1,12 @@
+import numpy as np
 import pytest
 import torch
 
-from jepaworld.data import HELD_OUT_SEED_BASE
+from jepaworld.data import HELD_OUT_SEED_BASE, make_env
+from jepaworld.envs import TWO_ROOM_ID
 from jepaworld.eval import EvalConfig, held_out_seeds, wilson_interval
 from jepaworld.eval.agents import compiled_predictor, model_functions
+from jepaworld.eval.protocol import offset_goal, run_episode
 from jepaworld.models import build_world_model
 from jepaworld.planning import PLANNERS, PlannerConfig, build_planner
 
@@ -57,3 +60,20 @@ def test_a_compiler_failure_falls_back_to_eager_planning_with_a_warning(monkeypa
     model = build_world_model(TINY_MODEL).eval()
     with pytest.warns(UserWarning, match="torch.compile failed, planning runs eager: RuntimeError: no C"):
         assert compiled_predictor(model, torch.device("cpu")) is None
+
+
+def test_goal_offset_goals_are_where_the_data_policy_goes_from_the_same_start():
+    env = make_env(TWO_ROOM_ID)
+    goal = offset_goal(env, seed=7, offset=25)
+    assert np.array_equal(goal, offset_goal(env, seed=7, offset=25))  # reproducible
+    start = env.unwrapped.reset(seed=7)[1]["state"]
+    assert 0 < np.linalg.norm(goal - start) <= 25 * env.unwrapped.physics.max_speed
+
+    seen = {}
+
+    def reset_agent(env, seed):
+        seen["goal"] = env.unwrapped.goal
+
+    record = run_episode(env, lambda obs, env: np.zeros(2, np.float32), reset_agent, 7, max_steps=3, goal_offset=25)
+    np.testing.assert_allclose(seen["goal"], goal)
+    assert record["steps"] == 3 and record["final_distance"] == pytest.approx(np.linalg.norm(goal - start), rel=1e-5)

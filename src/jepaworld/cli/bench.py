@@ -21,6 +21,7 @@ import torch
 
 from jepaworld.cli.demo import DEMOS, DemoConfig, prepare_checkpoint
 from jepaworld.config import check, option, to_dict
+from jepaworld.envs import TWO_ROOM_MAX_STEPS
 from jepaworld.eval import EvalConfig, evaluate
 from jepaworld.eval.report import result_cells
 from jepaworld.models import ModelConfig
@@ -46,6 +47,8 @@ class Suite:
     eval_seed: int
     extra: tuple[tuple[str, PlannerConfig], ...] = ()
     reference: str | None = None  # the row planning speed-ups are quoted against
+    max_steps: int = TWO_ROOM_MAX_STEPS  # env step budget per episode
+    goal_offset: int = 0  # 0: the env's own goals; K: the data policy's state K steps ahead (EvalConfig)
 
     def rows(self) -> list[tuple[str, PlannerConfig]]:
         """(label, settings) per compared row; the default planner first (it carries the oracle rows)."""
@@ -71,7 +74,12 @@ _QUICK = Suite(
     episodes=6,
     eval_seed=1,
 )
-SUITES = {"two-room": (_FULL, _QUICK)}
+# LeWM's TwoRoom protocol (paper v3 App. F.1 and its eval config): goal 25 steps ahead, 50-step budget.
+_SWM = dataclasses.replace(
+    _FULL, demo="two-room-swm", extra=(), reference=None, max_steps=50, goal_offset=25, episodes=200
+)
+_SWM_QUICK = dataclasses.replace(_QUICK, demo="two-room-swm", max_steps=50, goal_offset=25)
+SUITES = {"two-room": (_FULL, _QUICK), "two-room-swm": (_SWM, _SWM_QUICK)}
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,8 @@ def run_bench(name: str, config: BenchConfig) -> dict[str, Any]:
                 checkpoint=str(checkpoint),
                 episodes=suite.episodes,
                 seed=suite.eval_seed,
+                max_steps=suite.max_steps,
+                goal_offset=suite.goal_offset,
                 oracle=index == 0,
                 out=str(work / f"eval-{index}-{planner.planner}"),
                 device=config.device,
@@ -127,6 +137,8 @@ def run_bench(name: str, config: BenchConfig) -> dict[str, Any]:
         "env": env_id,
         "episodes": suite.episodes,
         "eval_seed_block": suite.eval_seed,
+        "max_steps": suite.max_steps,
+        "goal_offset": suite.goal_offset,
         "checkpoint": str(checkpoint),
         "train_seconds": train_seconds,
         **timings,
@@ -161,11 +173,19 @@ def speedups_against(rows: list[dict[str, Any]], reference: str | None) -> dict[
     return {label: base / row["plan_ms_per_step_median"] for label, row in by_label.items() if label != reference}
 
 
+def goal_text(goal_offset: int) -> str:
+    if goal_offset:
+        return f"the state the data policy reaches {goal_offset} env steps from the same start"
+    return "the env's own (opposite room)"
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The suite's rows as a markdown table."""
     lines = [
         f"# `{report['command']}`: {report['env']}, {report['episodes']} held-out pairs per row "
         f"(seed block {report['eval_seed_block']})",
+        "",
+        f"Goals: {goal_text(report.get('goal_offset', 0))}; budget {report.get('max_steps')} env steps.",
         "",
         "| planner | success | 95% CI | mean final distance (px) | plan ms / env step (median / p90) |",
         "|---|---|---|---|---|",

@@ -11,13 +11,14 @@ from typing import Any
 
 from jepaworld.config import check, option
 from jepaworld.data import CollectConfig, collect
+from jepaworld.envs import SWM_TWO_ROOM_ID, TWO_ROOM_ID
 from jepaworld.eval import EvalConfig, evaluate
 from jepaworld.eval.report import markdown_table
 from jepaworld.models import ModelConfig
 from jepaworld.planning import PlannerConfig
 from jepaworld.train import TrainConfig, train
 
-DEMOS = {"two-room": "jepaworld/TwoRoom-v0"}
+DEMOS = {"two-room": TWO_ROOM_ID, "two-room-swm": SWM_TWO_ROOM_ID}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,23 @@ from jepaworld.envs.two_room import TwoRoomEnv, TwoRoomPhysics, TwoRoomTask
 TWO_ROOM_ID = "jepaworld/TwoRoom-v0"
 TWO_ROOM_MAX_STEPS = 200
 
+#: stable-worldmodel's documented ``swm/TwoRoom-v1`` (224 px arena, agent radius 7, speed 10.5 px per
+#: step, success within 16 px) scaled to our 64 px frames; LeWM evaluates it with goals 25 steps ahead
+#: in a data trajectory and a 50-step budget (``jepaworld bench two-room-swm``).
+SWM_TWO_ROOM_ID = "jepaworld/TwoRoom-swm-v0"
+SWM_SCALE = 64 / 224
+
 if TWO_ROOM_ID not in gym.registry:
     gym.register(id=TWO_ROOM_ID, entry_point="jepaworld.envs.two_room:TwoRoomEnv", max_episode_steps=TWO_ROOM_MAX_STEPS)
+if SWM_TWO_ROOM_ID not in gym.registry:
+    gym.register(
+        id=SWM_TWO_ROOM_ID,
+        entry_point="jepaworld.envs.two_room:TwoRoomEnv",
+        max_episode_steps=TWO_ROOM_MAX_STEPS,
+        kwargs={
+            "physics": TwoRoomPhysics(agent_radius=7 * SWM_SCALE, max_speed=10.5 * SWM_SCALE),
+            "success_radius": 16 * SWM_SCALE,
+        },
+    )
 
-__all__ = ["TWO_ROOM_ID", "TWO_ROOM_MAX_STEPS", "TwoRoomEnv", "TwoRoomPhysics", "TwoRoomTask"]
+__all__ = ["SWM_TWO_ROOM_ID", "TWO_ROOM_ID", "TWO_ROOM_MAX_STEPS", "TwoRoomEnv", "TwoRoomPhysics", "TwoRoomTask"]

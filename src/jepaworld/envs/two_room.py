@@ -188,8 +188,17 @@ class TwoRoomEnv(gym.Env):
         self._goal = np.zeros(2)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """``options={"goal": [x, y]}`` replaces the drawn goal with a given free position."""
         super().reset(seed=seed)
         self._pos, self._goal = self.task.sample(self.physics, self.np_random)
+        if options and options.get("goal") is not None:
+            goal = np.asarray(options["goal"], dtype=np.float64)
+            if goal.shape != (2,) or not np.all(np.isfinite(goal)) or not self.physics.free(goal[None])[0]:
+                raise ValueError(
+                    f"TwoRoom reset goal: expected a free position [x, y] inside the {self.physics.size} px "
+                    f"arena and outside the wall, got {options['goal']!r}"
+                )
+            self._goal = goal
         return self._frame(), self._info()
 
     def step(self, action):

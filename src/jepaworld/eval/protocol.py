@@ -17,8 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 from jepaworld.config import check, option, to_dict
-from jepaworld.data import HELD_OUT_SEED_BASE, make_env
+from jepaworld.data import HELD_OUT_SEED_BASE, CollectConfig, make_env
 from jepaworld.envs import TWO_ROOM_MAX_STEPS
+from jepaworld.envs.policies import MomentumRandomPolicy
 from jepaworld.eval.agents import ModelAgent, OracleAgent, RandomAgent, ScriptedAgent, model_functions
 from jepaworld.eval.report import markdown_table, write_gif
 from jepaworld.eval.stats import wilson_interval
@@ -34,6 +35,9 @@ class EvalConfig:
     episodes: int = option(100, "held-out start/goal pairs (>= 100 for a headline figure)")
     seed: int = option(0, "block of held-out seeds: pair i resets with 2^31 + seed * 1e6 + i")
     max_steps: int = option(TWO_ROOM_MAX_STEPS, "env step budget per episode")
+    goal_offset: int = option(
+        0, "0: the env's own goal; K > 0: the state the data policy reaches K steps from the same start (as LeWM)"
+    )
     replan_every: int = option(1, "model steps executed before re-planning")
     plan_context: int = option(1, "latents the predictor sees while planning (1..history; 1 is fastest)")
     compile: bool = option(
@@ -49,6 +53,7 @@ class EvalConfig:
         check(self.episodes >= 1, f"episodes must be >= 1, got {self.episodes}")
         check(0 <= self.seed < 2000, f"seed must be in [0, 2000), got {self.seed}")
         check(self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}")
+        check(self.goal_offset >= 0, f"goal_offset must be >= 0, got {self.goal_offset}")
         check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
         check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
 
@@ -57,9 +62,24 @@ def held_out_seeds(seed: int, episodes: int) -> list[int]:
     return [HELD_OUT_SEED_BASE + seed * 1_000_000 + i for i in range(episodes)]
 
 
-def run_episode(env, act, reset_agent, seed: int, max_steps: int, record: bool = False) -> dict[str, Any]:
+def offset_goal(env, seed: int, offset: int) -> np.ndarray:
+    """The state the data policy (seeded by the episode) reaches ``offset`` steps after the start of ``seed``:
+    a goal that is reachable by construction, drawn as LeWM draws goals from data trajectories."""
+    unwrapped = env.unwrapped
+    unwrapped.reset(seed=seed)
+    space = env.action_space
+    policy = MomentumRandomPolicy(space.low, space.high, beta=CollectConfig().momentum, rng=np.random.default_rng(seed))
+    for _ in range(offset):
+        unwrapped.step(policy())
+    return unwrapped.state
+
+
+def run_episode(
+    env, act, reset_agent, seed: int, max_steps: int, record: bool = False, goal_offset: int = 0
+) -> dict[str, Any]:
     """One episode: ``reset_agent(env, seed)`` then ``act(obs, env) -> action`` until success or budget."""
-    obs, info = env.reset(seed=seed)
+    options = {"goal": offset_goal(env, seed, goal_offset)} if goal_offset else None
+    obs, info = env.reset(seed=seed, options=options)
     reset_agent(env, seed)
     frames = [obs] if record else []
     steps, success = 0, bool(info["is_success"])
@@ -96,19 +116,19 @@ def _run_agent(
     name: str,
     env,
     seeds: list[int],
-    max_steps: int,
+    config: EvalConfig,
     make_agent,
-    progress: bool,
-    gifs: int = 0,
     gif_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
-    records = []
-    for i, seed in enumerate(tqdm(seeds, desc=name, unit="ep", disable=not progress)):
+    records, gifs = [], config.gifs if gif_dir is not None else 0
+    for i, seed in enumerate(tqdm(seeds, desc=name, unit="ep", disable=not config.progress)):
         agent = make_agent()
-        record = run_episode(env, agent.act, agent.reset, seed, max_steps, record=i < gifs)
+        record = run_episode(
+            env, agent.act, agent.reset, seed, config.max_steps, record=i < gifs, goal_offset=config.goal_offset
+        )
         if hasattr(agent, "plan_seconds") and record["steps"]:
             record["plan_ms_per_step"] = 1000 * sum(agent.plan_seconds) / record["steps"]
-        if i < gifs and gif_dir is not None:
+        if i < gifs:
             write_gif(gif_dir / f"{name}_episode{i:02d}.gif", record["frames"], env.unwrapped.goal_observation())
         record.pop("frames")
         records.append(record)
@@ -136,27 +156,20 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
             config.replan_every,
         )
 
-    records = {
-        "world_model": _run_agent(
-            "world_model", env, seeds, config.max_steps, make_model_agent, config.progress, config.gifs, out
-        )
-    }
+    records = {"world_model": _run_agent("world_model", env, seeds, config, make_model_agent, gif_dir=out)}
     if config.oracle:
         physics = env.unwrapped.physics
         records["oracle_planner"] = _run_agent(
             "oracle_planner",
             env,
             seeds,
-            config.max_steps,
+            config,
             lambda: OracleAgent(
                 build_planner(planner_config, low, high, seed=config.seed), physics, frameskip, config.replan_every
             ),
-            config.progress,
         )
-        records["oracle_scripted"] = _run_agent(
-            "oracle_scripted", env, seeds, config.max_steps, ScriptedAgent, config.progress
-        )
-    records["random"] = _run_agent("random", env, seeds, config.max_steps, RandomAgent, config.progress)
+        records["oracle_scripted"] = _run_agent("oracle_scripted", env, seeds, config, ScriptedAgent)
+    records["random"] = _run_agent("random", env, seeds, config, RandomAgent)
     env.close()
     rows = [summarise(name, recs) for name, recs in records.items()]
     by_name = {row["agent"]: row for row in rows}
