@@ -12,7 +12,7 @@ def _help(command: str) -> str:
     ).stdout
 
 
-@pytest.mark.parametrize("command", ["collect", "train", "eval", "demo"])
+@pytest.mark.parametrize("command", ["collect", "train", "eval", "demo", "bench"])
 def test_every_option_has_help(command):
     text = _help(command)
     parser = build_parser()
@@ -33,6 +33,9 @@ def test_every_option_has_help(command):
         (["eval", "--elites", "500", "--samples", "100"], "elites (500) must be <= samples (100)"),
         (["eval", "--planner", "astar"], "planner must be one of ['cem', 'icem', 'mppi', 'gradient'], got 'astar'"),
         (["eval", "--mppi-temperature", "0"], "mppi_temperature must be > 0, got 0.0"),
+        (["eval", "--energy", "foo"], "energy must be one of ['min', 'running', 'terminal'], got 'foo'"),
+        (["eval", "--action-penalty", "-1"], "action_penalty must be >= 0, got -1.0"),
+        (["eval", "--goal-offset", "-1"], "goal_offset must be >= 0, got -1"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(argv, message, capsys):

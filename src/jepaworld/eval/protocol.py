@@ -41,7 +41,7 @@ class EvalConfig:
     replan_every: int = option(1, "model steps executed before re-planning")
     plan_context: int = option(1, "latents the predictor sees while planning (1..history; 1 is fastest)")
     compile: bool = option(
-        False, "plan with a torch.compile'd predictor: about 1.2x faster plans after a one-off compile"
+        False, "plan with a torch.compile'd predictor (faster back-to-back plans after a one-off compile)"
     )
     oracle: bool = option(True, "also run the oracle rows (planner on true state, scripted solver)")
     gifs: int = option(0, "episodes saved as GIFs (goal beside the agent)")

@@ -57,11 +57,16 @@ class PlannerConfig:
         )
 
 
+def nonfinite_lose(energy: torch.Tensor) -> torch.Tensor:
+    """Energies ``[N]`` with NaN and infinities mapped to +inf: such candidates lose, never win."""
+    return torch.where(torch.isfinite(energy), energy, torch.full_like(energy, float("inf")))
+
+
 def safe_energy(energy_fn: EnergyFn, z: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """``energy_fn`` with NaN and infinities mapped to +inf: such candidates lose, never win."""
+    """``energy_fn``, shape-checked, with ``nonfinite_lose`` applied."""
     energy = energy_fn(z, z_goal, actions)
     check_shape("energy", energy, [actions.shape[0]])
-    return torch.where(torch.isfinite(energy), energy, torch.full_like(energy, float("inf")))
+    return nonfinite_lose(energy)
 
 
 def check_plan_inputs(z0: torch.Tensor, z_goal: torch.Tensor, rollout_fn: RolloutFn) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from jepaworld.planning.base import PlannerConfig, check_plan_inputs, initial_mean, safe_energy
+from jepaworld.planning.base import PlannerConfig, check_plan_inputs, initial_mean, nonfinite_lose, safe_energy
 from jepaworld.planning.cem import CEM
 from jepaworld.planning.energy import ENERGIES, build_energy
 from jepaworld.types import EnergyFn, PlanResult, RolloutFn
@@ -105,7 +105,7 @@ class GradientPlanner:
                     )
                 energy = self.energy(z, z_goal, actions)  # [R]
                 finite = torch.isfinite(energy)
-                masked = torch.where(finite, energy, torch.full_like(energy, float("inf"))).detach()
+                masked = nonfinite_lose(energy.detach())
                 index = int(torch.argmin(masked))
                 if masked[index] < best_energy:
                     best_energy, best = float(masked[index]), actions[index].detach().clone()
