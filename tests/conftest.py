@@ -23,3 +23,6 @@ def tiny_data(tmp_path_factory) -> str:
     """A 12-episode, 30-step Two-Room episode file."""
     path = tmp_path_factory.mktemp("data") / "tiny.h5"
     return str(collect(CollectConfig(episodes=12, steps=30, seed=3, out=str(path), progress=False)))
+
+
+from tests.serve_fixtures import served_checkpoint, server  # noqa: E402, F401  (shared by the serve and viewer tests)

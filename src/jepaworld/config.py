@@ -33,12 +33,12 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
-    """Add one ``--option`` per field of the dataclass ``cls``."""
+def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()) -> None:
+    """Add one ``--option`` per field of the dataclass ``cls`` (``skip``: fields given as positionals)."""
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(cls.__name__, (cls.__doc__ or "").strip().splitlines()[0])
     for f in dataclasses.fields(cls):
-        if not f.init or f.metadata.get("cli") is False:
+        if not f.init or f.metadata.get("cli") is False or f.name in skip:
             continue
         tp, _ = _base_type(hints[f.name])
         flag = "--" + prefix + f.name.replace("_", "-")

@@ -14,6 +14,8 @@ DESCRIPTION = """jepaworld: learn a world model from pixels (JEPA + SIGReg) and 
   jepaworld train --data FILE         train a world model, checkpoints + TensorBoard in --out
   jepaworld eval --checkpoint RUN     plan on held-out start/goal pairs, write results.json
   jepaworld bench two-room --quick    every planner on one model: success, CI, ms per step
+  jepaworld train-decoder RUN         fit a decoder to frozen latents, to see imagined frames
+  jepaworld serve RUN                 HTTP service + web viewer on http://127.0.0.1:8765
 """
 
 
@@ -80,6 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", choices=sorted(SUITES), help="which suite")
     add_arguments(p, BenchConfig)
+
+    from jepaworld.train.decoder import DecoderConfig
+
+    p = sub.add_parser(
+        "train-decoder",
+        help="fit a frame decoder to a checkpoint's frozen latents (for looking only)",
+        description="Fit a decoder from frozen latents to frames, so that imagined latents can be seen. "
+        "The world model is only read; the decoder goes to CHECKPOINT/decoder (or --out).",
+    )
+    p.add_argument("checkpoint", help="checkpoint directory, or a run directory (its latest)")
+    add_arguments(p, DecoderConfig, skip=("checkpoint",))
+
+    from jepaworld.serve.config import ServeConfig
+
+    p = sub.add_parser(
+        "serve",
+        help="HTTP service (FastAPI) and web viewer over one or more checkpoints",
+        description="Serve checkpoints over HTTP: /v1/models, /v1/encode, /v1/rollout, /v1/plan, /v1/surprise, "
+        "/healthz, OpenAPI at /docs, and the web viewer at /. CHECKPOINT is PATH or NAME=PATH.",
+    )
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="PATH or NAME=PATH (run or checkpoint dir)")
+    add_arguments(p, ServeConfig, skip=("checkpoints",))
     return parser
 
 
@@ -125,6 +149,20 @@ def run(argv: list[str] | None = None) -> object:
         print(markdown(report))
         print(f"wrote {config.out}/{args.name}{'-quick' if config.quick else ''}.json")
         return report
+    if args.command == "train-decoder":
+        from jepaworld.train.decoder import DecoderConfig, train_decoder
+
+        summary = train_decoder(from_namespace(DecoderConfig, args))
+        print(
+            f"decoder: held-out PSNR {summary['held_out_psnr_db']:.1f} dB on {summary['frames']} frames, "
+            f"{summary['train_seconds']:.0f} s; wrote {summary['path']}"
+        )
+        return summary
+    if args.command == "serve":
+        from jepaworld.serve.config import ServeConfig
+        from jepaworld.serve.server import serve
+
+        return serve(from_namespace(ServeConfig, args))
     raise AssertionError(args.command)
 
 
