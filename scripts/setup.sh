@@ -28,4 +28,17 @@ else
     "$PY" -m pip install torch --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
 fi
 "$PY" -m pip install -e ".[dev]"
+
+# The viewer's page tests drive Debian's headless Chromium through its chromedriver.
+if ! command -v chromedriver >/dev/null && [ -z "${JEPAWORLD_SKIP_BROWSER:-}" ]; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "setup: installing chromium and chromium-driver for the viewer's page tests"
+        apt-get install -y -q chromium chromium-driver >/dev/null \
+            || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; } \
+            || echo "setup: WARNING: could not install chromium; the viewer's page tests will be skipped"
+    else
+        echo "setup: note: chromium + chromedriver not found; the viewer's page tests will be skipped" \
+             "(Debian: apt-get install chromium chromium-driver)"
+    fi
+fi
 "$PY" -c "import jepaworld, torch; print(f'setup: jepaworld {jepaworld.__version__}, torch {torch.__version__}, cuda {torch.cuda.is_available()}')"

@@ -59,12 +59,12 @@ def png_frames(frames: np.ndarray) -> PngFrames:
         buffer = io.BytesIO()
         Image.fromarray(np.ascontiguousarray(frame), "RGB").save(buffer, format="PNG")
         data.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
-    return PngFrames(data=data)
+    return PngFrames(format="png", data=data)
 
 
 def raw_frames(frames: np.ndarray) -> RawFrames:
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
-    return RawFrames(shape=list(frames.shape), data=base64.b64encode(frames.tobytes()).decode("ascii"))
+    return RawFrames(format="raw", shape=list(frames.shape), data=base64.b64encode(frames.tobytes()).decode("ascii"))
 
 
 def encode_frames(frames: np.ndarray, fmt: str) -> PngFrames | RawFrames:

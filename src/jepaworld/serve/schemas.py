@@ -21,12 +21,12 @@ class Strict(BaseModel):
 
 
 class PngFrames(Strict):
-    format: Literal["png"] = "png"
+    format: Literal["png"]
     data: list[str] = Field(description="base64 of one 8-bit RGB PNG per frame", min_length=1)
 
 
 class RawFrames(Strict):
-    format: Literal["raw"] = "raw"
+    format: Literal["raw"]
     shape: list[int] = Field(description="[T, H, W, 3]", min_length=4, max_length=4)
     dtype: Literal["uint8"] = "uint8"
     data: str = Field(description="base64 of the frames' bytes in C order")
