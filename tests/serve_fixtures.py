@@ -2,58 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from jepaworld.serve.launch import start_server, stop_server
 from jepaworld.train import TrainConfig, train
 from jepaworld.train.decoder import DecoderConfig, train_decoder
 from tests.conftest import TINY_MODEL
 
 TOKEN = "test-token-123"
-
-
-def start_server(args: list[str], env: dict[str, str] | None = None, timeout: float = 60.0):
-    """Start ``jepaworld serve ARGS --port 0`` -> (process, base URL), once it answers /healthz."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jepaworld", "serve", *args, "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    line = process.stdout.readline()
-    if "serving" not in line:
-        process.kill()
-        raise RuntimeError(f"server did not start: {line}{process.stdout.read()}")
-    url = line.split(" on ")[1].split()[0]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("server did not answer /healthz in time")
-        time.sleep(0.1)
-
-
-def stop_server(process: subprocess.Popen) -> str:
-    process.terminate()
-    try:
-        out, _ = process.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, _ = process.communicate()
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -217,13 +217,17 @@ class LoadedWorldModel:
         with self._lock, torch.inference_mode():
             return self.model.surprise(self._obs(frames), self._model_actions(actions))[0].float().cpu().numpy()
 
-    def decode(self, latents) -> np.ndarray:
-        """Latents ``[N, D]`` -> frames ``[N, H, W, 3]`` uint8, for looking only (needs ``train-decoder``)."""
+    def require_decoder(self) -> None:
+        """``ValueError`` saying how to get one, unless this model has a decoder."""
         if self.decoder is None:
             raise ValueError(
                 f"{self.info.path} has no decoder; to see imagined frames, run "
                 f"`jepaworld train-decoder {self.info.path}`"
             )
+
+    def decode(self, latents) -> np.ndarray:
+        """Latents ``[N, D]`` -> frames ``[N, H, W, 3]`` uint8, for looking only (needs ``train-decoder``)."""
+        self.require_decoder()
         z = torch.from_numpy(self.check_latents(latents)).to(self.device)
         with self._lock, torch.inference_mode():
             pixels = self.decoder(z).mul(255).round().clamp(0, 255).to(torch.uint8)

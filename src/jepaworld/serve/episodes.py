@@ -51,14 +51,18 @@ class Episode:
         return self.plan
 
     def step(self) -> None:
-        """Execute one model step of the current plan (planning first if there is none), then re-plan."""
+        """Execute one model step of the current plan (planning first if there is none), then re-plan.
+
+        The step's surprise is recorded when all ``frameskip`` env steps ran (success can end it sooner)."""
         if self.done:
             raise ValueError("this episode is over (success or step budget); start a new one")
         plan = self.plan or self.replan()
         action = plan.actions[0]
+        executed = 0
         for _ in range(self.model.frameskip):
             self.frame, _, terminated, truncated, info = self.env.step(action)
             self.step_count += 1
+            executed += 1
             self.success = bool(info.get("is_success", False))
             if terminated or truncated or self.success:
                 break
@@ -67,7 +71,8 @@ class Episode:
             self.path.append(np.asarray(self.state, dtype=float).tolist())
         keep = self.model.history + 1
         self.frames, self.actions = [*self.frames, self.frame][-keep:], [*self.actions, action][-(keep - 1) :]
-        self.surprise.append(float(self.model.surprise(np.stack(self.frames), np.stack(self.actions))[-1]))
+        if executed == self.model.frameskip:  # a model step cut short (success) is not what the model predicts
+            self.surprise.append(float(self.model.surprise(np.stack(self.frames), np.stack(self.actions))[-1]))
         self.done = self.success or terminated or truncated or self.step_count >= self.max_steps
         if not self.done:
             self.replan()

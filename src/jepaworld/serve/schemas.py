@@ -166,7 +166,7 @@ class EpisodeState(BaseModel):
     state: list[float] | None
     goal_state: list[float] | None
     executed_path: list[list[float]] = Field(description="true state after each model step")
-    surprise: list[float] = Field(description="per model step: how unexpected the observed frame was")
+    surprise: list[float] = Field(description="per whole model step: how unexpected the observed frame was")
     success: bool
     done: bool
     plan: EpisodePlan | None = None

@@ -102,7 +102,7 @@ async function show(state, newFrame) {
   if (state.goal_state) drawPath(now, [state.goal_state], "#2e7d32", false, size);
   drawPath(now, state.executed_path, "#1565c0", false, size);
   const plan = state.plan;
-  if (plan && plan.planned_path && state.state) drawPath(now, [state.state, ...plan.planned_path], "#e65100", true, size);
+  if (plan && plan.planned_path && state.state && !state.done) drawPath(now, [state.state, ...plan.planned_path], "#e65100", true, size);
   if (newFrame) {
     const image = document.createElement("img");
     image.src = pngSource(state.frame.data[0]);
