@@ -215,6 +215,7 @@ def test_viewer_episodes_plan_step_and_delete(server):
     assert len(plan["imagined"]["data"]) == 8 and len(plan["planned_path"]) == 8
     while not state["done"]:
         state = post(server, f"/v1/episodes/{eid}/step", {}).json()
+        assert len(state["predicted"]["data"]) == 1  # the decoder's picture of what the model expected
     steps = len(state["executed_path"]) - 1  # model steps taken; the last may be cut short by success
     assert state["step"] <= 12 and steps >= 1 and steps - 1 <= len(state["surprise"]) <= steps
     response = post(server, f"/v1/episodes/{eid}/step", {})

@@ -64,8 +64,10 @@ def test_plan_and_run_an_episode_from_the_page(server, browser):
 
     browser.find_element(By.ID, "run").click()
     wait.until(lambda _: "goal reached" in status() or "out of steps" in status())
-    real = browser.find_elements(By.CSS_SELECTOR, "#real img")
+    real = browser.find_elements(By.CSS_SELECTOR, "#real img.real")
     assert len(real) >= 2  # the start frame and at least one observed frame
+    imagined = browser.find_elements(By.CSS_SELECTOR, "#real img.imagined")
+    assert len(imagined) == len(real) - 1  # beside every observed frame, what the model imagined it would be
     assert "surprise" in status()
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "viewer.png"))

@@ -252,6 +252,7 @@ def _state(episode: Episode) -> s.EpisodeState:
         max_steps=episode.max_steps,
         frame=png_frames(episode.frame[None]),
         goal=png_frames(episode.goal_frame[None]),
+        predicted=None if episode.predicted is None else png_frames(episode.predicted[None]),
         state=state_list(episode.state),
         goal_state=state_list(episode.goal_state),
         executed_path=episode.path,

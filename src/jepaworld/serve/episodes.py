@@ -38,6 +38,7 @@ class Episode:
         self.surprise: list[float] = []
         self.path = [] if self.state is None else [np.asarray(self.state, dtype=float).tolist()]
         self.plan: Plan | None = None
+        self.predicted: np.ndarray | None = None  # the frame the model imagined for the last step, if decodable
         self.planner_config = PlannerConfig()
         self.lock = threading.Lock()
 
@@ -58,6 +59,7 @@ class Episode:
             raise ValueError("this episode is over (success or step budget); start a new one")
         plan = self.plan or self.replan()
         action = plan.actions[0]
+        self.predicted = None if self.model.decoder is None else self.model.decode(plan.latents[:1])[0]
         executed = 0
         for _ in range(self.model.frameskip):
             self.frame, _, terminated, truncated, info = self.env.step(action)

@@ -163,6 +163,7 @@ class EpisodeState(BaseModel):
     max_steps: int
     frame: PngFrames
     goal: PngFrames
+    predicted: PngFrames | None = Field(None, description="what the model imagined `frame` would be (decoder)")
     state: list[float] | None
     goal_state: list[float] | None
     executed_path: list[list[float]] = Field(description="true state after each model step")

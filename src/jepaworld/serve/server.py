@@ -44,10 +44,14 @@ def serve(config: ServeConfig) -> None:
     """Serve until interrupted; prints ``jepaworld: serving ... on URL`` once it accepts connections."""
     token = resolve_token(config)
     named = parse_checkpoints(config.checkpoints)
+    sock = bind(config.host, config.port)  # a taken port fails before seconds of loading, not after
     torch_thread = ThreadPoolExecutor(1, thread_name_prefix="torch")  # loads the models and runs every call
-    models = {name: torch_thread.submit(load, path, config.device).result() for name, path in named.items()}
+    try:
+        models = {name: torch_thread.submit(load, path, config.device).result() for name, path in named.items()}
+    except BaseException:
+        sock.close()
+        raise
     app = create_app(models, config, token, torch_thread)
-    sock = bind(config.host, config.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     server = uvicorn.Server(uvicorn.Config(app, log_level=config.log_level, timeout_graceful_shutdown=5))

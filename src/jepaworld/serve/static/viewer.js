@@ -103,11 +103,21 @@ async function show(state, newFrame) {
   drawPath(now, state.executed_path, "#1565c0", false, size);
   const plan = state.plan;
   if (plan && plan.planned_path && state.state && !state.done) drawPath(now, [state.state, ...plan.planned_path], "#e65100", true, size);
-  if (newFrame) {
-    const image = document.createElement("img");
-    image.src = pngSource(state.frame.data[0]);
-    image.alt = `real frame ${state.executed_path.length}`;
-    $("real").append(image);
+  if (newFrame) {  // a column: the real frame over what the model had imagined it would be
+    const column = document.createElement("div");
+    column.className = "pair";
+    const real = document.createElement("img");
+    real.className = "real";
+    real.src = pngSource(state.frame.data[0]);
+    real.alt = `real frame ${state.step}`;
+    const imagined = document.createElement(state.predicted ? "img" : "span");
+    imagined.className = "imagined";
+    if (state.predicted) {
+      imagined.src = pngSource(state.predicted.data[0]);
+      imagined.alt = `imagined frame ${state.step}`;
+    }
+    column.append(real, imagined);
+    $("real").append(column);
   }
   if (plan && plan.imagined) strip($("imagined"), plan.imagined.data);
   else if (!models[state.model].has_decoder) {
