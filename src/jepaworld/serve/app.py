@@ -60,7 +60,11 @@ def create_app(
     torch_thread = torch_thread or ThreadPoolExecutor(1, thread_name_prefix="torch")
 
     def on_torch(fn, *args, **kwargs):
-        return torch_thread.submit(fn, *args, **kwargs).result()
+        """``fn`` on the torch thread; its ``ValueError`` (the API's bad-input error) becomes a 400."""
+        try:
+            return torch_thread.submit(fn, *args, **kwargs).result()
+        except ValueError as error:
+            raise BadRequest(error) from error
 
     app = FastAPI(
         title="jepaworld",
@@ -125,11 +129,8 @@ def create_app(
     def rollout(request: s.RolloutRequest) -> s.RolloutResponse:
         model = model_named(request.model)
         frames = frames_of(model, request.frames, "frames")
-        try:
-            latents = on_torch(model.rollout, frames, request.actions, request.past_actions)
-            pictures = on_torch(model.decode, latents) if request.decode else None
-        except ValueError as error:
-            raise BadRequest(error) from error
+        latents = on_torch(model.rollout, frames, request.actions, request.past_actions)
+        pictures = on_torch(model.decode, latents) if request.decode else None
         out = None if pictures is None else encode_frames(pictures, request.frame_format)
         return s.RolloutResponse(model=request.model, latents=latents.tolist(), frames=out)
 
@@ -139,12 +140,9 @@ def create_app(
         frame = frames_of(model, request.frame, "frame")
         goal = frames_of(model, request.goal, "goal")
         config_ = planner_config(request.planner)
-        try:
-            if request.decode:
-                model.require_decoder()  # before minutes of planning, not after
-            result = on_torch(model.plan, frame, goal, config_, seed=request.seed, init=request.init)
-        except ValueError as error:
-            raise BadRequest(error) from error
+        if request.decode:
+            on_torch(model.require_decoder)  # before minutes of planning, not after
+        result = on_torch(model.plan, frame, goal, config_, seed=request.seed, init=request.init)
         out = encode_frames(on_torch(model.decode, result.latents), request.frame_format) if request.decode else None
         return s.PlanResponse(
             model=request.model,
@@ -161,10 +159,7 @@ def create_app(
     def surprise(request: s.SurpriseRequest) -> s.SurpriseResponse:
         model = model_named(request.model)
         frames = frames_of(model, request.frames, "frames")
-        try:
-            values = on_torch(model.surprise, frames, request.actions)
-        except ValueError as error:
-            raise BadRequest(error) from error
+        values = on_torch(model.surprise, frames, request.actions)
         return s.SurpriseResponse(model=request.model, surprise=values.tolist())
 
     # --- the viewer ------------------------------------------------------------------------------
@@ -189,20 +184,14 @@ def create_app(
         episode = episode_named(episode_id)
         config_ = planner_config(request.planner)
         with episode.lock:
-            try:
-                on_torch(episode.replan, config_)
-            except ValueError as error:
-                raise BadRequest(error) from error
+            on_torch(episode.replan, config_)
             return on_torch(_state, episode)
 
     @app.post("/v1/episodes/{episode_id}/step", response_model=s.EpisodeState, **v1)
     def step_episode(episode_id: str) -> s.EpisodeState:
         episode = episode_named(episode_id)
         with episode.lock:
-            try:
-                on_torch(episode.step)
-            except ValueError as error:
-                raise BadRequest(error) from error
+            on_torch(episode.step)
             return on_torch(_state, episode)
 
     @app.delete("/v1/episodes/{episode_id}", status_code=204, **v1)
