@@ -3,7 +3,8 @@
 Layout (``N`` steps over ``E`` episodes; each episode's rows are contiguous)::
 
     /frames        [N, H, W, 3] uint8, chunked by a few frames, LZF-compressed
-    /actions       [N, A] float32   action taken after frame i; an episode's last row is zeros (unused)
+    /actions       [N, A] float32   action taken after frame i; an episode's last row is zeros (unused);
+                                    A = 0 for action-free episodes (videos)
     /state         [N, S] float32   true simulator state where the env has one (optional)
     /episode_ends  [E] int64        exclusive end row of each episode (its boundaries)
     /episode_seeds [E] int64        the reset seed of each episode
@@ -70,7 +71,9 @@ class EpisodeWriter:
             chunks=(chunk, *frame_shape),
             compression="lzf",
         )
-        f.create_dataset("actions", (0, action_dim), np.float32, maxshape=(None, action_dim), chunks=(1024, action_dim))
+        # Action-free episodes (videos) keep an [N, 0] column; HDF5 chunks cannot be 0 wide, so h5py picks them.
+        action_chunks = (1024, action_dim) if action_dim else True
+        f.create_dataset("actions", (0, action_dim), np.float32, maxshape=(None, action_dim), chunks=action_chunks)
         if state_dim:
             f.create_dataset("state", (0, state_dim), np.float32, maxshape=(None, state_dim), chunks=(1024, state_dim))
         f.create_dataset("episode_ends", (0,), np.int64, maxshape=(None,), chunks=(1024,))
@@ -110,6 +113,30 @@ class EpisodeWriter:
         for name, value in (("episode_ends", start + length), ("episode_seeds", seed)):
             f[name].resize(f[name].shape[0] + 1, axis=0)
             f[name][-1] = value
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self._file["episode_ends"].shape[0])
+
+    @property
+    def num_frames(self) -> int:
+        return int(self._file["frames"].shape[0])
+
+    def truncate(self, num_episodes: int) -> None:
+        """Drop every episode after the first ``num_episodes`` (undo a source that failed half-way)."""
+        f = self._file
+        if not 0 <= num_episodes <= self.num_episodes:
+            raise ValueError(f"truncate: expected 0 <= num_episodes <= {self.num_episodes}, got {num_episodes}")
+        rows = int(f["episode_ends"][num_episodes - 1]) if num_episodes else 0
+        for name in ("frames", "actions", "state"):
+            if name in f:
+                f[name].resize(rows, axis=0)
+        for name in ("episode_ends", "episode_seeds"):
+            f[name].resize(num_episodes, axis=0)
+
+    def set_extra(self, extra: dict[str, Any]) -> None:
+        """Replace the free-form ``extra`` metadata (JSON) before the file is published."""
+        self._file.attrs["extra"] = json.dumps(extra)
 
     def close(self) -> Path:
         """Close the file and publish it under its final name."""

@@ -59,7 +59,14 @@ class TransformerPredictor(nn.Module):
         self.max_history = max_history
         self.inp = nn.Linear(latent_dim, width)
         self.pos = nn.Parameter(torch.randn(1, max_history, width) * 0.02)
-        self.action = nn.Sequential(nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+        # Action-free models (video pretraining) have no action embedding: every block's modulation is
+        # then its learned bias alone.
+        self.action = (
+            nn.Sequential(nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+            if action_dim
+            else None
+        )
+        self.width = width
         self.blocks = nn.ModuleList(AdaLNBlock(width, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, latent_dim)
@@ -69,7 +76,7 @@ class TransformerPredictor(nn.Module):
         if t > self.max_history:
             raise ValueError(f"predictor history: at most {self.max_history} steps, got {t}")
         x = self.inp(z) + self.pos[:, :t]  # [B, T, W]
-        cond = self.action(actions)  # [B, T, W]
+        cond = self.action(actions) if self.action is not None else x.new_zeros(x.shape)  # [B, T, W]
         for block in self.blocks:
             x = block(x, cond)
         return z + self.head(self.norm(x))

@@ -35,7 +35,7 @@ class ModelConfig:
     image_size: int = option(64, "frame height and width, pixels")
     sigreg_weight: float = option(0.1, "lambda: weight of SIGReg in the loss")
     sigreg_projections: int = option(256, "random directions SIGReg tests per step")
-    env_action_dim: int = option(2, "action size of the env (filled from the data)", cli=False)
+    env_action_dim: int = option(2, "action size of the env, 0 for videos (filled from the data)", cli=False)
 
     def __post_init__(self) -> None:
         check(self.encoder in ENCODERS, f"encoder must be one of {ENCODERS.names()}, got {self.encoder!r}")
@@ -48,15 +48,20 @@ class ModelConfig:
             "history",
             "frameskip",
             "sigreg_projections",
-            "env_action_dim",
         ):
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        check(self.env_action_dim >= 0, f"env_action_dim must be >= 0 (0: action-free), got {self.env_action_dim}")
         check(self.sigreg_weight >= 0, f"sigreg_weight must be >= 0, got {self.sigreg_weight}")
 
     @property
     def action_dim(self) -> int:
-        """Size of one model action: ``frameskip`` env actions, concatenated."""
+        """Size of one model action: ``frameskip`` env actions, concatenated (0 for an action-free model)."""
         return self.frameskip * self.env_action_dim
+
+    @property
+    def action_free(self) -> bool:
+        """Trained on video without actions: it encodes and predicts, but cannot plan."""
+        return self.env_action_dim == 0
 
 
 class WorldModel(nn.Module):
@@ -66,6 +71,8 @@ class WorldModel(nn.Module):
     ``predict(z [B, T, D], a [B, T, A]) -> z_next [B, T, D]``
     ``rollout(z0 [B, D] | [B, T0, D], actions [B, H, A]) -> z [B, H, D]``
     ``loss(batch) -> (loss, metrics)``; ``surprise(obs, actions) -> [B, T]``
+
+    An action-free model (``action_dim == 0``, learned from video) takes actions ``[B, T, 0]``, or ``None``.
     """
 
     def __init__(
@@ -88,8 +95,17 @@ class WorldModel(nn.Module):
         """Frames ``[B, T, C, H, W]`` (uint8 or float in [0, 1]) -> latents ``[B, T, D]``."""
         return self.projector(self.encoder(obs))
 
-    def predict(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def _actions(self, actions: torch.Tensor | None, z: torch.Tensor, steps: int) -> torch.Tensor:
+        """``None`` stands for the empty actions of an action-free model; a model with actions needs them."""
+        if actions is not None:
+            return actions
+        if self.action_dim:
+            raise ValueError(f"this model is action-conditioned: expected actions [B, {steps}, {self.action_dim}]")
+        return z.new_zeros(z.shape[0], steps, 0)
+
+    def predict(self, z: torch.Tensor, actions: torch.Tensor | None) -> torch.Tensor:
         """Latents ``[B, T, D]``, actions ``[B, T, A]`` -> next latents ``[B, T, D]`` (causal)."""
+        actions = self._actions(actions, z, z.shape[1])
         check_shape("actions", actions, [z.shape[0], z.shape[1], self.action_dim])
         return self.predictor(z, actions)
 
@@ -148,7 +164,7 @@ class WorldModel(nn.Module):
         }
 
     @torch.no_grad()
-    def surprise(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def surprise(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
         """Per-step prediction error: obs ``[B, T+1, C, H, W]``, actions ``[B, T, A]`` -> ``[B, T]``.
 
         Step ``t`` is the mean squared error between the latent of frame ``t + 1`` and its prediction
@@ -156,6 +172,7 @@ class WorldModel(nn.Module):
         """
         z = self.encode(obs)  # [B, T+1, D]
         b, t1, d = z.shape
+        actions = self._actions(actions, z, t1 - 1)
         check_shape("surprise actions", actions, [b, t1 - 1, self.action_dim])
         h = self.history
         pad_z = torch.cat([z[:, :1].expand(b, h - 1, d), z[:, :-1]], dim=1)  # [B, T+h-1, D]

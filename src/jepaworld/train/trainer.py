@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = option(0, "seed of initialisation, batch sampling and SIGReg directions")
     device: str = option("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, cuda:1 ...")
     resume: bool = option(False, "continue the run in --out from its latest checkpoint")
+    init_encoder: str = option("", "checkpoint whose encoder + projector start this run (e.g. from `pretrain`)")
     progress: bool = option(True, "show a progress bar")
 
     def __post_init__(self) -> None:
@@ -99,6 +100,27 @@ def validate(
     return totals
 
 
+#: The parts of ModelConfig that shape the encoder and projector: these must match to transfer them.
+ENCODER_FIELDS = ("encoder", "encoder_width", "image_size", "latent_dim")
+
+
+def init_encoder(model: WorldModel, config: ModelConfig, checkpoint: str) -> None:
+    """Copy the encoder and projector weights (and batch-norm statistics) of ``checkpoint`` into ``model``."""
+    source, info = load_checkpoint(checkpoint)
+    differ = [
+        f"{k}: {getattr(info.model, k)} there, {getattr(config, k)} here"
+        for k in ENCODER_FIELDS
+        if getattr(info.model, k) != getattr(config, k)
+    ]
+    if differ:
+        raise ValueError(
+            f"--init-encoder {checkpoint}: its encoder does not fit this model ({'; '.join(differ)}); "
+            f"pass the same --encoder, --encoder-width, --image-size and --latent-dim"
+        )
+    model.encoder.load_state_dict(source.encoder.state_dict())
+    model.projector.load_state_dict(source.projector.state_dict())
+
+
 def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     """Train (or resume) a run -> the path of its final checkpoint."""
     cfg = train_config
@@ -110,6 +132,7 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     with EpisodeFile(cfg.data) as episodes:
         env_id, action_dim, num_episodes = episodes.env_id, episodes.action_dim, episodes.num_episodes
         low, high = episodes.action_low.tolist(), episodes.action_high.tolist()
+        data_extra = episodes.metadata["extra"]
 
     if resuming:
         model, info = load_checkpoint(out, device)
@@ -123,7 +146,10 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     else:
         torch.manual_seed(cfg.seed)
         model_config = dataclasses.replace(model_config, env_action_dim=action_dim)
-        model = build_world_model(model_config).to(device)
+        model = build_world_model(model_config)
+        if cfg.init_encoder:
+            init_encoder(model, model_config, cfg.init_encoder)
+        model = model.to(device)
         start_step, train_seconds = 0, 0.0
     model.train()
 
@@ -144,7 +170,7 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     run_config = {"train": to_dict(cfg), "model": to_dict(model_config)}
     (out / "train_config.json").write_text(json.dumps(run_config, indent=2) + "\n")
     writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step)
-    extra = {"data": str(Path(cfg.data).resolve()), "train_config": to_dict(cfg)}
+    extra = {"data": str(Path(cfg.data).resolve()), "data_extra": data_extra, "train_config": to_dict(cfg)}
 
     def checkpoint(step: int) -> Path:
         info = CheckpointInfo(
