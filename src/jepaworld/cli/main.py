@@ -16,6 +16,11 @@ DESCRIPTION = """jepaworld: learn a world model from pixels (JEPA + SIGReg) and 
   jepaworld bench two-room --quick    every planner on one model: success, CI, ms per step
   jepaworld train-decoder RUN         fit a decoder to frozen latents, to see imagined frames
   jepaworld serve RUN                 HTTP service + web viewer on http://127.0.0.1:8765
+  jepaworld pretrain --videos DIR     learn an action-free world model from a folder of videos
+  jepaworld physics demo              intuitive-physics suite: possible vs impossible, surprise scored
+  jepaworld physics eval --checkpoint RUN --pairs DIR   score pairs of videos you bring
+  jepaworld probe --checkpoint RUN --data FILE          R^2 of linear / MLP probes to the true state
+  jepaworld monitor --checkpoint RUN  the run-time surprise monitor against injected disturbances
 """
 
 
@@ -104,6 +109,63 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="PATH or NAME=PATH (run or checkpoint dir)")
     add_arguments(p, ServeConfig, skip=("checkpoints",))
+
+    from jepaworld.data.videos import VideoImportConfig
+    from jepaworld.train.pretrain import PretrainConfig
+
+    p = sub.add_parser(
+        "pretrain",
+        help="learn an action-free world model from a folder of videos",
+        description="Import a folder of videos (PyAV: frames sampled at --fps, centre-cropped, resized; unusable "
+        "videos skipped and counted) into OUT/videos.h5, then train an action-free JEPA (next-latent prediction + "
+        "SIGReg, no pixel loss). Its encoder can start an action-conditioned model: train --init-encoder OUT.",
+    )
+    add_arguments(p, PretrainConfig)
+    add_arguments(p, VideoImportConfig, skip=("image_size",))
+    add_arguments(p, TrainConfig, skip=("data", "init_encoder"))
+    add_arguments(p, ModelConfig)
+    p.set_defaults(out="runs/pretrain", frameskip=1)
+
+    from jepaworld.cli.physics import PhysicsDemoConfig, PhysicsEvalConfig
+
+    p = sub.add_parser("physics", help="the intuitive-physics suite: demo, or eval on your own pairs")
+    physics = p.add_subparsers(dest="physics_command", required=True, metavar="ACTION")
+    q = physics.add_parser(
+        "demo",
+        help="generate the suite, train on possible videos only, score the pairs",
+        description="Generate possible training clips and held-out matched pairs (permanence, continuity, "
+        "solidity, gravity, collision), train the default action-free model on the possible clips, train the "
+        "pixel baseline, score both: OUT/results.json and OUT/results.md.",
+    )
+    add_arguments(q, PhysicsDemoConfig)
+    q = physics.add_parser(
+        "eval",
+        help="score a checkpoint on a folder of NAME_possible / NAME_impossible videos",
+        description="A pair is correct when the impossible video's surprise after the event is the higher. "
+        "pairs.json (optional) names each pair's violation and event frame.",
+    )
+    add_arguments(q, PhysicsEvalConfig)
+
+    from jepaworld.eval.probe import ProbeConfig
+
+    p = sub.add_parser(
+        "probe",
+        help="fit linear and MLP probes from frozen latents to the true state; R^2 on held-out episodes",
+        description="Encode an episode file's frames with a frozen checkpoint and fit probes to its /state "
+        "column on some episodes; report R^2 per quantity on the others.",
+    )
+    add_arguments(p, ProbeConfig)
+
+    from jepaworld.eval.monitor import MonitorConfig
+
+    p = sub.add_parser(
+        "monitor",
+        help="calibrate the surprise monitor and measure it against injected disturbances (Two-Room)",
+        description="Threshold = a quantile of the one-step surprise on the run's held-out episodes; then MPC "
+        "episodes where the agent is pushed every few dozen steps: detections within 2 model steps, false alarms.",
+    )
+    add_arguments(p, MonitorConfig)
+    add_arguments(p, PlannerConfig)
     return parser
 
 
@@ -163,6 +225,47 @@ def run(argv: list[str] | None = None) -> object:
         from jepaworld.serve.server import serve
 
         return serve(from_namespace(ServeConfig, args))
+    if args.command == "pretrain":
+        from jepaworld.data.videos import VideoImportConfig
+        from jepaworld.models import ModelConfig
+        from jepaworld.train import TrainConfig
+        from jepaworld.train.pretrain import PretrainConfig, pretrain
+
+        path = pretrain(
+            from_namespace(PretrainConfig, args),
+            from_namespace(VideoImportConfig, args),
+            from_namespace(TrainConfig, args),
+            from_namespace(ModelConfig, args),
+        )
+        print(f"final checkpoint: {path}")
+        return path
+    if args.command == "physics":
+        from jepaworld.cli import physics
+
+        if args.physics_command == "demo":
+            config = from_namespace(physics.PhysicsDemoConfig, args)
+            results = physics.run_physics_demo(config)
+        else:
+            config = from_namespace(physics.PhysicsEvalConfig, args)
+            results = physics.evaluate_checkpoint(config)
+        print(physics.markdown(results))
+        print(f"wrote {config.out}/results.json")
+        return results
+    if args.command == "probe":
+        from jepaworld.eval.probe import ProbeConfig, markdown, probe
+
+        results = probe(from_namespace(ProbeConfig, args))
+        print(markdown(results))
+        return results
+    if args.command == "monitor":
+        from jepaworld.eval.monitor import MonitorConfig, markdown, run_monitor
+        from jepaworld.planning import PlannerConfig
+
+        config = from_namespace(MonitorConfig, args)
+        results = run_monitor(config, from_namespace(PlannerConfig, args))
+        print(markdown(results))
+        print(f"wrote {config.out}/monitor.json")
+        return results
     raise AssertionError(args.command)
 
 

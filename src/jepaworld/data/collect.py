@@ -73,7 +73,11 @@ def collect(config: CollectConfig) -> Path:
         action_low=space.low,
         action_high=space.high,
         seed=config.seed,
-        extra={"steps": config.steps, "momentum": config.momentum},
+        extra={
+            "steps": config.steps,
+            "momentum": config.momentum,
+            "state_names": list(getattr(env.unwrapped, "state_names", ())),
+        },
         overwrite=config.overwrite,
     )
     with writer:

@@ -166,6 +166,7 @@ class TwoRoomEnv(gym.Env):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    state_names: ClassVar[tuple[str, ...]] = ("agent_x", "agent_y")
 
     def __init__(
         self,
@@ -220,6 +221,13 @@ class TwoRoomEnv(gym.Env):
     @property
     def state(self) -> np.ndarray:
         return self._pos.copy()
+
+    def set_state(self, pos) -> None:
+        """Put the agent at a free position ``[x, y]`` (a disturbance from outside: a push, a teleport)."""
+        pos = np.asarray(pos, dtype=np.float64)
+        if pos.shape != (2,) or not np.all(np.isfinite(pos)) or not self.physics.free(pos[None])[0]:
+            raise ValueError(f"TwoRoom set_state: expected a free position [x, y] outside the wall, got {pos!r}")
+        self._pos = pos
 
     @property
     def goal(self) -> np.ndarray:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from jepaworld.planning.monitor import SurpriseMonitor
 from jepaworld.types import Planner, RolloutFn
 
 
@@ -23,6 +24,8 @@ class MPCAgent:
     reach any), or ``goal_latent=`` a latent ``[D]`` or set ``[G, D]`` given directly.
     ``act(observation) -> env action [A]`` (numpy float32).
     Planning time is recorded in ``plan_seconds`` (one entry per plan call).
+    ``monitor``: scores every model step's surprise (``SurpriseMonitor``); a flagged step makes the agent
+    drop its queued actions and re-plan at once when ``monitor.replan``. ``replans_on_flag`` counts those.
     """
 
     def __init__(
@@ -33,9 +36,12 @@ class MPCAgent:
         frameskip: int,
         replan_every: int = 1,
         warm_start: bool = True,
+        monitor: SurpriseMonitor | None = None,
     ) -> None:
         self.planner, self.encode, self.rollout_fn = planner, encode, rollout_fn
         self.frameskip, self.replan_every, self.warm_start = frameskip, replan_every, warm_start
+        self.monitor = monitor
+        self.replans_on_flag = 0
         self.plan_seconds: list[float] = []
         self.last_plan = None
         self._queue: list[np.ndarray] = []
@@ -55,13 +61,22 @@ class MPCAgent:
             self._z_goal = self.encode(goal)
         self._queue, self._previous = [], None
         self.plan_seconds.clear()
+        self.replans_on_flag = 0
+        if self.monitor is not None:
+            self.monitor.reset()
 
     def act(self, observation) -> np.ndarray:
         if self._z_goal is None:
             raise RuntimeError("MPCAgent.act called before reset(goal_observation)")
+        at_boundary = len(self._queue) % self.frameskip == 0  # a model step ends here (or none has begun)
+        if not at_boundary or (self.monitor is None and self._queue):
+            return self._queue.pop(0)
+        z0 = self.encode(observation)
+        if self.monitor is not None and self.monitor.check(z0) and self.monitor.replan and self._queue:
+            self._queue.clear()
+            self.replans_on_flag += 1
         if not self._queue:
             start = time.perf_counter()
-            z0 = self.encode(observation)
             init = None
             if self.warm_start and self._previous is not None:
                 shifted = self._previous[self.replan_every :]
@@ -71,4 +86,7 @@ class MPCAgent:
             self._previous, self.last_plan = result.actions, result
             for action in result.actions[: self.replan_every].numpy():
                 self._queue.extend([action.astype(np.float32)] * self.frameskip)
+        if self.monitor is not None:
+            block = torch.from_numpy(np.concatenate(self._queue[: self.frameskip]))  # the model action [k * A]
+            self.monitor.expect(z0, block)
         return self._queue.pop(0)

@@ -74,7 +74,7 @@ def lr_factor(step: int, warmup: int, total: int, floor: float = 0.05) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _split_episodes(num_episodes: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_episodes(num_episodes: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(num_episodes)
     n_val = round(num_episodes * fraction) if num_episodes > 1 else 0
     return np.sort(order[n_val:]), np.sort(order[:n_val])
@@ -153,7 +153,7 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
         start_step, train_seconds = 0, 0.0
     model.train()
 
-    train_eps, val_eps = _split_episodes(num_episodes, cfg.val_episodes, cfg.seed)
+    train_eps, val_eps = split_episodes(num_episodes, cfg.val_episodes, cfg.seed)
     window = dict(num_frames=model_config.history + 1, frameskip=model_config.frameskip)
     train_data = WindowDataset(cfg.data, episodes=train_eps, **window)
     val_data = WindowDataset(cfg.data, episodes=val_eps, **window) if len(val_eps) else None

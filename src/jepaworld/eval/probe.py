@@ -1,0 +1,181 @@
+"""Probing: how much of the true physical state can be read off frozen latents?
+
+Latents of an episode file's frames are computed once by the frozen encoder; a linear probe (ridge
+regression, closed form) and a small MLP probe are fitted from them to the state stored with the frames
+(positions, velocities, ...) on some episodes and scored on held-out episodes: R^2 per quantity.
+A probe over ``frames = 2`` reads the latents of the frame and the one before it (velocities need two).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from jepaworld.config import check, option, to_dict
+from jepaworld.data import EpisodeFile
+from jepaworld.train import load_checkpoint, resolve_device
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Fit probes from a checkpoint's frozen latents to the state stored in an episode file."""
+
+    checkpoint: str = option("", "checkpoint or run directory whose encoder is probed")
+    data: str = option("", "episode file with a state column (best: episodes the model did not train on)")
+    out: str = option("", "directory for probe.json and probe.md (default: print only)")
+    max_episodes: int = option(400, "use at most this many episodes of the file")
+    test_fraction: float = option(0.25, "fraction of episodes held out to score the probes on")
+    frames: tuple[int, ...] = option((1, 2), "probe inputs: latents of the last K frames, for each K given")
+    ridge: float = option(1e-3, "ridge penalty of the linear probe (on standardised latents)")
+    mlp_steps: int = option(1500, "optimizer steps of the MLP probe (0: linear only)")
+    seed: int = option(0, "seed of the episode split and the MLP")
+    device: str = option("auto", "torch device for encoding")
+
+    def __post_init__(self) -> None:
+        check(bool(self.checkpoint) and bool(self.data), "probe needs --checkpoint and --data")
+        check(0.05 <= self.test_fraction <= 0.5, f"test_fraction must be in [0.05, 0.5], got {self.test_fraction}")
+        check(self.max_episodes >= 4, f"max_episodes must be >= 4, got {self.max_episodes}")
+        check(all(k >= 1 for k in self.frames) and bool(self.frames), f"frames must be >= 1, got {self.frames}")
+        check(self.ridge >= 0 and self.mlp_steps >= 0, "ridge and mlp_steps must be >= 0")
+
+
+@torch.inference_mode()
+def encode_episodes(model, episodes: EpisodeFile, indices: np.ndarray, device, batch: int = 512) -> list[np.ndarray]:
+    """Latents ``[L, D]`` of every frame of each chosen episode."""
+    out = []
+    for e in indices:
+        frames = episodes.episode(int(e))["frames"]
+        parts = []
+        for start in range(0, len(frames), batch):
+            obs = torch.from_numpy(frames[start : start + batch]).permute(0, 3, 1, 2)[None].to(device)
+            parts.append(model.encode(obs)[0].float().cpu().numpy())
+        out.append(np.concatenate(parts))
+    return out
+
+
+def stack_frames(latents: list[np.ndarray], states: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``[z_t, z_{t-1}, ..., z_{t-k+1}]`` (the first frame repeated at an episode's start) -> (X, Y),
+    rows whose state is not finite dropped."""
+    xs, ys = [], []
+    for z, s in zip(latents, states, strict=True):
+        padded = np.concatenate([np.repeat(z[:1], k - 1, axis=0), z])
+        xs.append(np.concatenate([padded[k - 1 - j : len(padded) - j] for j in range(k)], axis=1))
+        ys.append(s)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    keep = np.all(np.isfinite(y), axis=1)
+    return x[keep], y[keep]
+
+
+def r2_scores(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Coefficient of determination per column ``[S]`` (1 is perfect, 0 is the mean's score)."""
+    sse = ((prediction - target) ** 2).sum(0)
+    sst = ((target - target.mean(0)) ** 2).sum(0)
+    return 1 - sse / np.maximum(sst, 1e-12)
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float):
+    """Ridge regression on standardised inputs -> ``predict(x) -> y``."""
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xs = np.concatenate([(x - mean) / std, np.ones((len(x), 1))], axis=1).astype(np.float64)
+    penalty = ridge * len(x) * np.eye(xs.shape[1])
+    penalty[-1, -1] = 0.0  # the bias is not shrunk
+    weights = np.linalg.solve(xs.T @ xs + penalty, xs.T @ y)
+    return lambda q: np.concatenate([(q - mean) / std, np.ones((len(q), 1))], axis=1) @ weights
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, steps: int, seed: int, hidden: int = 256):
+    """A two-layer MLP (standardised inputs and targets, AdamW, minibatches of 512) -> ``predict``."""
+    torch.manual_seed(seed)
+    mx, sx, my, sy = x.mean(0), x.std(0) + 1e-6, y.mean(0), y.std(0) + 1e-6
+    xt = torch.from_numpy(((x - mx) / sx).astype(np.float32))
+    yt = torch.from_numpy(((y - my) / sy).astype(np.float32))
+    net = nn.Sequential(
+        nn.Linear(x.shape[1], hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, y.shape[1])
+    )
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        index = torch.randint(0, len(xt), (min(512, len(xt)),), generator=generator)
+        loss = (net(xt[index]) - yt[index]).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    net.eval()
+
+    def predict(q: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return net(torch.from_numpy(((q - mx) / sx).astype(np.float32))).numpy() * sy + my
+
+    return predict
+
+
+def state_names(episodes: EpisodeFile, size: int) -> list[str]:
+    names = episodes.metadata["extra"].get("state_names")
+    return list(names) if names and len(names) == size else [f"state_{i}" for i in range(size)]
+
+
+def probe(config: ProbeConfig) -> dict:
+    """Fit and score every probe -> results (written to ``config.out`` when given)."""
+    device = resolve_device(config.device)
+    model, info = load_checkpoint(config.checkpoint, device)
+    with EpisodeFile(config.data) as episodes:
+        if not episodes.has_state:
+            raise ValueError(f"{config.data}: holds no /state column; probing needs the true state beside the frames")
+        if episodes.frame_shape[0] != info.model.image_size:
+            raise ValueError(
+                f"{config.data}: frames are {episodes.frame_shape[0]} px, the model reads {info.model.image_size} px"
+            )
+        rng = np.random.default_rng(config.seed)
+        chosen = rng.permutation(episodes.num_episodes)[: config.max_episodes]
+        n_test = max(1, round(len(chosen) * config.test_fraction))
+        if len(chosen) - n_test < 2:
+            raise ValueError(f"{config.data}: {len(chosen)} episodes; probing needs at least 4 to split")
+        test, fit = np.sort(chosen[:n_test]), np.sort(chosen[n_test:])
+        names = state_names(episodes, episodes.episode(0)["state"].shape[1])
+        latents = {
+            split: encode_episodes(model, episodes, idx, device) for split, idx in (("fit", fit), ("test", test))
+        }
+        states = {
+            split: [episodes.episode(int(e))["state"] for e in idx] for split, idx in (("fit", fit), ("test", test))
+        }
+    results = {
+        "checkpoint": str(info.path),
+        "data": str(config.data),
+        "fit_episodes": len(fit),
+        "test_episodes": len(test),
+        "quantities": names,
+        "config": to_dict(config),
+        "probes": {},
+    }
+    for k in config.frames:
+        x_fit, y_fit = stack_frames(latents["fit"], states["fit"], k)
+        x_test, y_test = stack_frames(latents["test"], states["test"], k)
+        fitted = {"linear": fit_linear(x_fit, y_fit, config.ridge)}
+        if config.mlp_steps:
+            fitted["mlp"] = fit_mlp(x_fit, y_fit, config.mlp_steps, config.seed)
+        for kind, predict in fitted.items():
+            r2 = r2_scores(predict(x_test), y_test)
+            results["probes"][f"{kind}_{k}frame"] = dict(zip(names, map(float, r2), strict=True))
+        results[f"rows_{k}frame"] = {"fit": len(x_fit), "test": len(x_test)}
+    if config.out:
+        out = Path(config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "probe.json").write_text(json.dumps(results, indent=1) + "\n")
+        (out / "probe.md").write_text(markdown(results) + "\n")
+    return results
+
+
+def markdown(results: dict) -> str:
+    """R^2 per probe (rows) and quantity (columns), on held-out episodes."""
+    names = results["quantities"]
+    lines = ["| probe | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for probe_name, scores in results["probes"].items():
+        lines.append(f"| {probe_name} | " + " | ".join(f"{scores[n]:.3f}" for n in names) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Probes (known linear maps, a real checkpoint) and the surprise monitor (a scripted disturbance, MPC)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from jepaworld.cli.main import main
+from jepaworld.eval.monitor import MonitorConfig, run_monitor
+from jepaworld.eval.probe import ProbeConfig, fit_linear, fit_mlp, probe, r2_scores, stack_frames
+from jepaworld.planning import PlannerConfig
+from jepaworld.planning.monitor import SurpriseMonitor
+
+
+def test_linear_probe_recovers_a_known_linear_map_and_not_noise():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 12))
+    weights, bias = rng.normal(size=(12, 3)), np.array([5.0, -2.0, 0.5])
+    y = x @ weights + bias
+    y[:, 2] = rng.normal(size=600)  # a quantity the latents say nothing about
+    predict = fit_linear(x[:400], y[:400], ridge=1e-6)
+    r2 = r2_scores(predict(x[400:]), y[400:])
+    assert r2[0] > 0.999 and r2[1] > 0.999 and r2[2] < 0.1
+
+
+def test_mlp_probe_fits_a_nonlinear_map_the_linear_one_cannot():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-2, 2, size=(2000, 2))
+    y = (x[:, :1] ** 2 + np.sin(2 * x[:, 1:])).astype(np.float32)
+    linear = r2_scores(fit_linear(x[:1500], y[:1500], 1e-6)(x[1500:]), y[1500:])[0]
+    mlp = r2_scores(fit_mlp(x[:1500], y[:1500], steps=600, seed=0)(x[1500:]), y[1500:])[0]
+    assert mlp > 0.9 > linear + 0.3
+
+
+def test_stacked_frames_pair_each_latent_with_the_one_before():
+    z = [np.arange(8, dtype=np.float32).reshape(4, 2)]
+    s = [np.array([[0.0], [1.0], [np.nan], [3.0]])]
+    x, y = stack_frames(z, s, k=2)
+    assert np.array_equal(x[0], [0, 1, 0, 1]) and np.array_equal(x[1], [2, 3, 0, 1])  # the start repeats
+    assert y.ravel().tolist() == [0.0, 1.0, 3.0]  # the row without a state is dropped
+
+
+def test_probe_on_a_trained_checkpoint(served_checkpoint, tiny_data, tmp_path):
+    results = probe(ProbeConfig(checkpoint=str(served_checkpoint), data=tiny_data, out=str(tmp_path),
+                                mlp_steps=50, device="cpu"))
+    assert results["quantities"] == ["agent_x", "agent_y"]
+    assert set(results["probes"]) == {"linear_1frame", "mlp_1frame", "linear_2frame", "mlp_2frame"}
+    assert results["probes"]["linear_1frame"]["agent_x"] > 0.5  # even a tiny model locates the agent
+    assert json.loads((tmp_path / "probe.json").read_text())["test_episodes"] == 3
+
+
+def test_probe_needs_state(served_checkpoint, tmp_path):
+    from jepaworld.data import EpisodeWriter
+
+    path = tmp_path / "nostate.h5"
+    with EpisodeWriter(path, frame_shape=(64, 64, 3), action_dim=0, state_dim=0, env_id="videos", action_low=[],
+                       action_high=[], seed=0) as writer:
+        writer.add_episode(np.zeros((5, 64, 64, 3), np.uint8), np.zeros((4, 0), np.float32), None, 0)
+    assert main(["probe", "--checkpoint", str(served_checkpoint), "--data", str(path)]) == 2
+
+
+def test_monitor_flags_a_scripted_disturbance():
+    monitor = SurpriseMonitor(predict=lambda z, a: z + a, threshold=0.5)  # 'the action moves the latent'
+    z = torch.zeros(4)
+    flags = []
+    for step in range(6):
+        monitor.expect(z, torch.ones(4))
+        z = z + 1 + (3.0 if step == 3 else 0.0)  # step 3: something pushed the state further
+        flags.append(monitor.check(z))
+    assert flags == [False, False, False, True, False, False]
+    assert monitor.log[3][0] == pytest.approx(9.0) and monitor.log[0][0] == 0.0
+    monitor.reset()
+    assert monitor.log == [] and monitor.check(z) is False  # nothing expected, nothing to score
+
+
+def test_monitor_run_end_to_end(served_checkpoint, tmp_path):
+    config = MonitorConfig(checkpoint=str(served_checkpoint), episodes=2, steps=60, every=(12, 16),
+                           out=str(tmp_path), device="cpu", progress=False)
+    results = run_monitor(config, PlannerConfig(planner="cem", samples=16, elites=4, iterations=2, horizon=3))
+    assert results["calibration"]["threshold"] > 0 and results["calibration"]["held_out"]
+    assert results["disturbances"] >= 4 and results["undisturbed_steps"] > 0
+    assert 0 <= results["detected_within_2_steps"] <= 1 and 0 <= results["false_alarm_rate"] <= 1
+    assert (tmp_path / "monitor.md").read_text().startswith("| threshold")
