@@ -93,8 +93,15 @@ def test_pair_folders_with_and_without_a_manifest(tmp_path):
 @pytest.mark.slow
 def test_physics_demo_and_eval_end_to_end(tmp_path, tiny_data):
     config = PhysicsDemoConfig(
-        out=str(tmp_path / "demo"), clips=20, pairs_per_type=2, train_steps=4, batch_size=8, baseline_steps=3, baseline_batch_size=4,
-        device="cpu", progress=False,
+        out=str(tmp_path / "demo"),
+        clips=20,
+        pairs_per_type=2,
+        train_steps=4,
+        batch_size=8,
+        baseline_steps=3,
+        baseline_batch_size=4,
+        device="cpu",
+        progress=False,
     )
     results = run_physics_demo(config)
     saved = json.loads((tmp_path / "demo" / "results.json").read_text())
@@ -104,8 +111,20 @@ def test_physics_demo_and_eval_end_to_end(tmp_path, tiny_data):
     with EpisodeFile(tmp_path / "demo" / "clips.h5") as clips:
         assert clips.action_dim == 0 and clips.has_state and clips.num_episodes == 20
 
-    code = main(["physics", "eval", "--checkpoint", saved["checkpoint"], "--pairs", saved["pairs_dir"],
-                 "--out", str(tmp_path / "eval"), "--device", "cpu"])
+    code = main(
+        [
+            "physics",
+            "eval",
+            "--checkpoint",
+            saved["checkpoint"],
+            "--pairs",
+            saved["pairs_dir"],
+            "--out",
+            str(tmp_path / "eval"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     again = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert again["world_model"]["by_max"] == saved["world_model"]["by_max"]  # same model, same pairs, same score
@@ -113,7 +132,8 @@ def test_physics_demo_and_eval_end_to_end(tmp_path, tiny_data):
     from jepaworld.train import TrainConfig, train
     from tests.conftest import TINY_MODEL
 
-    run = train(TrainConfig(data=tiny_data, out=str(tmp_path / "acts"), steps=2, batch_size=8, progress=False),
-                TINY_MODEL)
+    run = train(
+        TrainConfig(data=tiny_data, out=str(tmp_path / "acts"), steps=2, batch_size=8, progress=False), TINY_MODEL
+    )
     with pytest.raises(ValueError, match="trained with actions of size 2"):
         evaluate_checkpoint(PhysicsEvalConfig(checkpoint=str(run), pairs=saved["pairs_dir"], out=str(tmp_path / "x")))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from jepaworld.cli.main import main
+from jepaworld.data import CollectConfig, collect
 from jepaworld.eval.monitor import MonitorConfig, run_monitor
 from jepaworld.eval.probe import ProbeConfig, fit_linear, fit_mlp, probe, r2_scores, stack_frames
 from jepaworld.planning import PlannerConfig
@@ -43,21 +44,27 @@ def test_stacked_frames_pair_each_latent_with_the_one_before():
     assert y.ravel().tolist() == [0.0, 1.0, 3.0]  # the row without a state is dropped
 
 
-def test_probe_on_a_trained_checkpoint(served_checkpoint, tiny_data, tmp_path):
-    results = probe(ProbeConfig(checkpoint=str(served_checkpoint), data=tiny_data, out=str(tmp_path),
-                                mlp_steps=50, device="cpu"))
+def test_probe_on_a_trained_checkpoint(served_checkpoint, tmp_path):
+    # Fresh episodes (another seed), long enough to cover the arena: a probe must not extrapolate.
+    data = collect(CollectConfig(episodes=24, steps=100, seed=7, out=str(tmp_path / "probe.h5"), progress=False))
+    results = probe(
+        ProbeConfig(checkpoint=str(served_checkpoint), data=str(data), out=str(tmp_path), mlp_steps=200, device="cpu")
+    )
     assert results["quantities"] == ["agent_x", "agent_y"]
     assert set(results["probes"]) == {"linear_1frame", "mlp_1frame", "linear_2frame", "mlp_2frame"}
-    assert results["probes"]["linear_1frame"]["agent_x"] > 0.5  # even a tiny model locates the agent
-    assert json.loads((tmp_path / "probe.json").read_text())["test_episodes"] == 3
+    scores = results["probes"]
+    # Even a 16-dim model trained for 150 steps locates the agent (the demo model: linear R^2 0.999).
+    assert min(scores["mlp_1frame"].values()) > 0.7 and max(scores["linear_1frame"].values()) > 0.7
+    assert json.loads((tmp_path / "probe.json").read_text())["test_episodes"] == 6
 
 
 def test_probe_needs_state(served_checkpoint, tmp_path):
     from jepaworld.data import EpisodeWriter
 
     path = tmp_path / "nostate.h5"
-    with EpisodeWriter(path, frame_shape=(64, 64, 3), action_dim=0, state_dim=0, env_id="videos", action_low=[],
-                       action_high=[], seed=0) as writer:
+    with EpisodeWriter(
+        path, frame_shape=(64, 64, 3), action_dim=0, state_dim=0, env_id="videos", action_low=[], action_high=[], seed=0
+    ) as writer:
         writer.add_episode(np.zeros((5, 64, 64, 3), np.uint8), np.zeros((4, 0), np.float32), None, 0)
     assert main(["probe", "--checkpoint", str(served_checkpoint), "--data", str(path)]) == 2
 
@@ -77,8 +84,15 @@ def test_monitor_flags_a_scripted_disturbance():
 
 
 def test_monitor_run_end_to_end(served_checkpoint, tmp_path):
-    config = MonitorConfig(checkpoint=str(served_checkpoint), episodes=2, steps=60, every=(12, 16),
-                           out=str(tmp_path), device="cpu", progress=False)
+    config = MonitorConfig(
+        checkpoint=str(served_checkpoint),
+        episodes=2,
+        steps=60,
+        every=(12, 16),
+        out=str(tmp_path),
+        device="cpu",
+        progress=False,
+    )
     results = run_monitor(config, PlannerConfig(planner="cem", samples=16, elites=4, iterations=2, horizon=3))
     assert results["calibration"]["threshold"] > 0 and results["calibration"]["held_out"]
     assert results["disturbances"] >= 4 and results["undisturbed_steps"] > 0
