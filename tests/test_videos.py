@@ -85,3 +85,15 @@ def test_folder_errors(tmp_path):
         find_videos(tmp_path)
     with pytest.raises(ValueError, match="expected frames"):
         write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8), np.uint8), fps=10)
+
+
+def test_pretrain_command_reports_bad_folders(tmp_path, capsys):
+    from jepaworld.cli.main import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["pretrain", "--videos", str(tmp_path / "empty"), "--out", str(tmp_path / "run")]) == 2
+    assert "no videos found" in capsys.readouterr().err
+    assert main(["pretrain", "--videos", str(tmp_path / "missing"), "--out", str(tmp_path / "run")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["physics", "eval", "--checkpoint", str(tmp_path), "--pairs", str(tmp_path / "missing")]) == 2
+    assert not (tmp_path / "run" / "videos.h5").exists()
