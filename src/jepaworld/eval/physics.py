@@ -104,14 +104,13 @@ def load_pairs(folder: str | os.PathLike, size: int, fps: float | None) -> tuple
             manifest = {e["name"]: e for e in json.loads((folder / MANIFEST).read_text())["pairs"]}
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(f"{folder / MANIFEST}: expected {{'pairs': [{{'name', 'violation', 'event'}}]}}") from err
-    files = {p.name: p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES}
-    names = sorted({n.rsplit("_possible", 1)[0] for n in files if Path(n).stem.endswith("_possible")})
+    videos = {p.stem: p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES}
+    names = sorted(stem.removesuffix("_possible") for stem in videos if stem.endswith("_possible"))
     if not names:
         raise VideoError(f"{folder}: no NAME_possible.<video> files; expected pairs NAME_possible / NAME_impossible")
     pairs, skipped = [], []
     for name in names:
-        possible = next(p for n, p in files.items() if n.startswith(f"{name}_possible"))
-        impossible = next((p for n, p in files.items() if Path(n).stem == f"{name}_impossible"), None)
+        possible, impossible = videos[f"{name}_possible"], videos.get(f"{name}_impossible")
         try:
             if impossible is None:
                 raise VideoError(f"{name}: {possible.name} has no {name}_impossible video beside it")
