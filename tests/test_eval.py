@@ -6,7 +6,8 @@ from jepaworld.data import HELD_OUT_SEED_BASE, make_env
 from jepaworld.envs import TWO_ROOM_ID
 from jepaworld.eval import EvalConfig, held_out_seeds, wilson_interval
 from jepaworld.eval.agents import compiled_predictor, model_functions
-from jepaworld.eval.protocol import offset_goal, run_episode
+from jepaworld.eval.goals import make_goal_task
+from jepaworld.eval.protocol import run_episode
 from jepaworld.models import build_world_model
 from jepaworld.planning import PLANNERS, PlannerConfig, build_planner
 
@@ -64,16 +65,25 @@ def test_a_compiler_failure_falls_back_to_eager_planning_with_a_warning(monkeypa
 
 def test_goal_offset_goals_are_where_the_data_policy_goes_from_the_same_start():
     env = make_env(TWO_ROOM_ID)
-    goal = offset_goal(env, seed=7, offset=25)
-    assert np.array_equal(goal, offset_goal(env, seed=7, offset=25))  # reproducible
-    start = env.unwrapped.reset(seed=7)[1]["state"]
-    assert 0 < np.linalg.norm(goal - start) <= 25 * env.unwrapped.physics.max_speed
+    task = make_goal_task(env, goal_offset=25, state_key="state", success_radius=0.0, momentum=0.9)
+    assert task.radius == env.unwrapped.success_radius  # the env's own radius by default
+    _, info, goal = task.reset(env, seed=7)
+    _, _, again = task.reset(env, seed=7)
+    assert np.array_equal(goal.frame, again.frame) and np.array_equal(goal.state, again.state)  # reproducible
+    start = info["state"]
+    assert np.array_equal(start, env.unwrapped.reset(seed=7)[1]["state"])  # the episode starts where it did
+    assert 0 < np.linalg.norm(goal.state - start) <= 25 * env.unwrapped.physics.max_speed
+    np.testing.assert_array_equal(goal.frame, env.unwrapped.physics.render(goal.state[None])[0])
 
     seen = {}
 
-    def reset_agent(env, seed):
-        seen["goal"] = env.unwrapped.goal
+    class Still:
+        def reset(self, env, seed, goal):
+            seen["goal"] = env.unwrapped.goal  # the env was told the goal, so its is_success agrees
 
-    record = run_episode(env, lambda obs, env: np.zeros(2, np.float32), reset_agent, 7, max_steps=3, goal_offset=25)
-    np.testing.assert_allclose(seen["goal"], goal)
-    assert record["steps"] == 3 and record["final_distance"] == pytest.approx(np.linalg.norm(goal - start), rel=1e-5)
+        def act(self, obs, env):
+            return np.zeros(2, np.float32)
+
+    record = run_episode(env, Still(), 7, max_steps=3, task=task)
+    np.testing.assert_allclose(seen["goal"], goal.state)
+    assert record["steps"] == 3 and record["final_distance"] == pytest.approx(np.linalg.norm(goal.state - start))

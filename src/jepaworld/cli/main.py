@@ -21,6 +21,8 @@ DESCRIPTION = """jepaworld: learn a world model from pixels (JEPA + SIGReg) and 
   jepaworld physics eval --checkpoint RUN --pairs DIR   score pairs of videos you bring
   jepaworld probe --checkpoint RUN --data FILE          R^2 of linear / MLP probes to the true state
   jepaworld monitor --checkpoint RUN  the run-time surprise monitor against injected disturbances
+  jepaworld data inspect FILE         episodes, action statistics, frozen frames, state coverage, warnings
+  jepaworld data import-lerobot DIR   a LeRobot dataset on disk -> an episode file (import-minari: Minari)
 """
 
 
@@ -166,6 +168,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(p, MonitorConfig)
     add_arguments(p, PlannerConfig)
+
+    from jepaworld.data.inspect import InspectConfig
+
+    p = sub.add_parser("data", help="episode files: inspect them, import datasets you have")
+    data = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    q = data.add_parser(
+        "inspect",
+        help="is this episode file worth training on? sizes, actions, frozen frames, state coverage",
+        description="One streaming pass over an episode file: episodes and frames, action statistics per "
+        "dimension, frozen frames and repeated episodes, state coverage (a PNG) and warnings when the data looks "
+        "too thin to learn from. Writes OUT/inspect.json.",
+    )
+    q.add_argument("path", help="episode file (.h5)")
+    add_arguments(q, InspectConfig, skip=("path",))
+    from jepaworld.data.lerobot import LeRobotImportConfig
+    from jepaworld.data.minari import MinariImportConfig
+
+    q = data.add_parser(
+        "import-lerobot",
+        help="a LeRobot dataset on disk (meta/info.json, parquet, mp4; v2.0, v2.1, v3.0) -> an episode file",
+        description="Frames are decoded from one camera's videos at the tables' timestamps, centre-cropped and "
+        "resized; actions are scaled to [-1, 1] (the scaling is kept in the metadata). Written as OUT.partial, "
+        "published only when every episode imported.",
+    )
+    q.add_argument("path", help="dataset root (the folder with meta/info.json)")
+    add_arguments(q, LeRobotImportConfig, skip=("path",))
+    q = data.add_parser(
+        "import-minari",
+        help="a Minari dataset on disk (main_data.hdf5 with image observations) -> an episode file",
+        description="Episodes are read one at a time; the image observation is centre-cropped and resized; actions "
+        "are scaled to [-1, 1] (the scaling is kept in the metadata). Published only when every episode imported.",
+    )
+    q.add_argument("path", help="dataset folder (with data/main_data.hdf5) or the .hdf5 file")
+    add_arguments(q, MinariImportConfig, skip=("path",))
     return parser
 
 
@@ -266,6 +302,22 @@ def run(argv: list[str] | None = None) -> object:
         print(markdown(results))
         print(f"wrote {config.out}/monitor.json")
         return results
+    if args.command == "data" and args.data_command == "inspect":
+        from jepaworld.data.inspect import InspectConfig, inspect_episodes, markdown
+
+        report = inspect_episodes(from_namespace(InspectConfig, args))
+        print(markdown(report))
+        print(f"wrote {report['out']}/inspect.json")
+        return report
+    if args.command == "data":
+        from jepaworld.data import lerobot, minari
+
+        if args.data_command == "import-lerobot":
+            summary = lerobot.import_lerobot(from_namespace(lerobot.LeRobotImportConfig, args))
+        else:
+            summary = minari.import_minari(from_namespace(minari.MinariImportConfig, args))
+        print(f"imported {summary['episodes']} episodes, {summary['frames']} frames; wrote {summary['path']}")
+        return summary
     raise AssertionError(args.command)
 
 

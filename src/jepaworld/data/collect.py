@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
 from jepaworld.config import check, option
 from jepaworld.data.episodes import EpisodeWriter
-from jepaworld.envs import TWO_ROOM_ID
+from jepaworld.envs import COLLECT_KWARGS, TWO_ROOM_ID
+from jepaworld.envs.adapter import EnvError, info_state, make_env, parse_env_kwargs
 from jepaworld.envs.policies import MomentumRandomPolicy
 
 #: Training episodes use reset seeds below this; evaluation pairs use seeds at or above it,
@@ -23,7 +23,10 @@ HELD_OUT_SEED_BASE = 2**31
 class CollectConfig:
     """Collect episodes with the momentum-random data policy."""
 
-    env: str = option(TWO_ROOM_ID, "Gymnasium env id to collect from")
+    env: str = option(TWO_ROOM_ID, "a registered Gymnasium id, MODULE:CLASS or path/to/file.py:CLASS")
+    env_kwargs: str = option("{}", "JSON object of keyword arguments for the env, e.g. '{\"width\": 128}'")
+    image_size: int = option(64, "frames are centre-cropped and resized to this many pixels square")
+    state_key: str = option("state", "info key stored as /state (for probes and diagnostics); skipped if absent")
     episodes: int = option(400, "number of episodes")
     steps: int = option(100, "env steps per episode (frames per episode = steps + 1)")
     seed: int = option(0, "collection seed: episode i resets with seed * 100000 + i")
@@ -42,28 +45,25 @@ class CollectConfig:
         )
         check(self.episodes <= 100_000, f"at most 100000 episodes per seed, got {self.episodes}")
         check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), got {self.momentum}")
-
-
-def make_env(env_id: str, **kwargs) -> gym.Env:
-    """``gym.make`` with a clear error for ids that are not registered."""
-    import jepaworld.envs  # noqa: F401  (registers jepaworld's envs)
-
-    if env_id not in gym.registry:
-        raise ValueError(
-            f"unknown environment {env_id!r}; registered jepaworld envs: "
-            f"{sorted(k for k in gym.registry if k.startswith('jepaworld/'))}"
-        )
-    return gym.make(env_id, **kwargs)
+        check(self.image_size >= 8, f"image_size must be >= 8, got {self.image_size}")
+        parse_env_kwargs(self.env_kwargs)
 
 
 def collect(config: CollectConfig) -> Path:
     """Write ``config.episodes`` episodes to ``config.out`` -> the path written."""
-    env = make_env(config.env, goal_mode="any", terminate_on_success=False, max_episode_steps=config.steps + 1)
+    kwargs = parse_env_kwargs(config.env_kwargs)  # recorded, so that eval makes the same env
+    env = make_env(
+        config.env,
+        config.image_size,
+        max_episode_steps=config.steps + 1,
+        **COLLECT_KWARGS.get(config.env, {}),
+        **kwargs,
+    )
     space = env.action_space
-    if not isinstance(space, gym.spaces.Box):
-        raise ValueError(f"{config.env}: collection needs a Box action space, got {space}")
     obs, info = env.reset(seed=config.seed * 100_000)
-    state_dim = int(np.asarray(info.get("state", [])).size)
+    if config.state_key != "state" and config.state_key not in info:
+        raise EnvError(f"{config.env}: reset info has no {config.state_key!r} (--state-key); its keys: {sorted(info)}")
+    state_dim = info_state(info, config.state_key).size if config.state_key in info else 0
     writer = EpisodeWriter(
         config.out,
         frame_shape=obs.shape,
@@ -76,7 +76,10 @@ def collect(config: CollectConfig) -> Path:
         extra={
             "steps": config.steps,
             "momentum": config.momentum,
-            "state_names": list(getattr(env.unwrapped, "state_names", ())),
+            "state_key": config.state_key if state_dim else None,
+            "state_names": list(getattr(env.unwrapped, "state_names", ()))
+            or [f"{config.state_key}[{i}]" for i in range(state_dim)],
+            "env_kwargs": kwargs,
         },
         overwrite=config.overwrite,
     )
@@ -87,13 +90,15 @@ def collect(config: CollectConfig) -> Path:
                 space.low, space.high, beta=config.momentum, rng=np.random.default_rng(episode_seed)
             )
             obs, info = env.reset(seed=episode_seed)
-            frames, actions, states = [obs], [], [info.get("state")]
+            frames, actions, states = [obs], [], [_state(info, config.state_key, state_dim)]
             for _ in range(config.steps):
                 action = policy()
-                obs, _, _, _, info = env.step(action)
+                obs, _, terminated, truncated, info = env.step(action)
                 frames.append(obs)
                 actions.append(action)
-                states.append(info.get("state"))
+                states.append(_state(info, config.state_key, state_dim))
+                if terminated or truncated:  # an env that ends early gives a shorter episode
+                    break
             writer.add_episode(
                 np.stack(frames),
                 np.stack(actions),
@@ -102,3 +107,12 @@ def collect(config: CollectConfig) -> Path:
             )
     env.close()
     return writer.path
+
+
+def _state(info: dict, key: str, state_dim: int) -> np.ndarray | None:
+    if not state_dim:
+        return None
+    state = info_state(info, key)
+    if state.size != state_dim:
+        raise EnvError(f"info[{key!r}] changed size from {state_dim} to {state.size} within an episode")
+    return state

@@ -271,6 +271,10 @@ class EpisodeFile:
     def has_state(self) -> bool:
         return "state" in self._file
 
+    @property
+    def state_dim(self) -> int:
+        return int(self._file["state"].shape[1]) if self.has_state else 0
+
     # --- rows -------------------------------------------------------------------------------------
     def rows(self, key: str, start: int, stop: int) -> np.ndarray:
         """Rows ``[start, stop)`` of ``frames``, ``actions`` or ``state``."""

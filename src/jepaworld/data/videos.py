@@ -14,11 +14,11 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from jepaworld.config import check, option
 from jepaworld.data.episodes import EpisodeWriter
+from jepaworld.imaging import square_frame
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".ts")
 
@@ -38,21 +38,9 @@ def find_videos(folder: str | os.PathLike) -> list[Path]:
     return videos
 
 
-def _square(frame: np.ndarray, size: int) -> np.ndarray:
-    """``[H, W, 3]`` -> the centred square crop resized to ``[size, size, 3]`` (antialiased)."""
-    h, w = frame.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    crop = frame[top : top + side, left : left + side]
-    if side == size:
-        return np.ascontiguousarray(crop)
-    return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.BILINEAR))
-
-
-def iter_frames(path: str | os.PathLike, size: int, fps: float | None = None) -> Iterator[np.ndarray]:
-    """Frames ``[size, size, 3]`` uint8 of the first video stream, one every ``1 / fps`` seconds
-    (every frame when ``fps`` is None). Raises ``VideoError`` for an unreadable file, a file
-    without a video stream, or a resolution that changes mid-stream."""
+def _decode(path: str | os.PathLike, start: float = 0.0) -> Iterator[tuple[float, av.VideoFrame]]:
+    """(time in seconds, frame) of the first video stream from about ``start`` on (a seek to the keyframe
+    before it). Raises ``VideoError`` for an unreadable file, no video stream, or a resolution change."""
     path = Path(path)
     try:
         container = av.open(str(path))
@@ -63,8 +51,10 @@ def iter_frames(path: str | os.PathLike, size: int, fps: float | None = None) ->
             raise VideoError(f"{path}: holds no video stream")
         stream = container.streams.video[0]
         rate = float(stream.average_rate or stream.guessed_rate or 30)
-        first_shape, next_time = None, 0.0
+        first_shape = None
         try:
+            if start > 0 and stream.time_base:
+                container.seek(int(start / stream.time_base), stream=stream, backward=True)
             for index, frame in enumerate(container.decode(stream)):
                 shape = (frame.width, frame.height)
                 if first_shape is None:
@@ -74,14 +64,48 @@ def iter_frames(path: str | os.PathLike, size: int, fps: float | None = None) ->
                         f"{path}: resolution changes mid-stream (frame {index} is {shape[0]}x{shape[1]}, "
                         f"the first was {first_shape[0]}x{first_shape[1]}); expected one resolution"
                     )
-                time = frame.time if frame.time is not None else index / rate
-                if fps is not None:
-                    if time + 1e-6 < next_time:
-                        continue
-                    next_time = max(next_time + 1.0 / fps, time + 0.5 / fps)
-                yield _square(frame.to_ndarray(format="rgb24"), size)
+                yield (frame.time if frame.time is not None else index / rate), frame
         except av.error.FFmpegError as err:
             raise VideoError(f"{path}: decoding failed ({err})") from err
+
+
+def iter_frames(path: str | os.PathLike, size: int, fps: float | None = None) -> Iterator[np.ndarray]:
+    """Frames ``[size, size, 3]`` uint8 of the first video stream, one every ``1 / fps`` seconds
+    (every frame when ``fps`` is None). Raises ``VideoError`` for an unreadable file, a file
+    without a video stream, or a resolution that changes mid-stream."""
+    next_time = 0.0
+    for time, frame in _decode(path):
+        if fps is not None:
+            if time + 1e-6 < next_time:
+                continue
+            next_time = max(next_time + 1.0 / fps, time + 0.5 / fps)
+        yield square_frame(frame.to_ndarray(format="rgb24"), size)
+
+
+def frames_at(path: str | os.PathLike, times: np.ndarray, size: int, tolerance: float) -> np.ndarray:
+    """The frames shown at increasing ``times`` (seconds) -> ``[len(times), size, size, 3]`` uint8.
+
+    Each time takes the first frame at or after ``time - tolerance``; a ``VideoError`` names the first
+    time with no frame within ``tolerance`` of it (timestamps that do not match the video)."""
+    times = np.asarray(times, np.float64)
+    if len(times) == 0 or np.any(np.diff(times) < 0):
+        raise VideoError(f"{path}: expected increasing timestamps, got {len(times)} of them")
+    out, i = [], 0
+    for time, frame in _decode(path, start=float(times[0]) - tolerance):
+        while i < len(times) and time >= times[i] - tolerance:
+            if time > times[i] + tolerance:
+                raise VideoError(
+                    f"{path}: no frame within {tolerance:.4f} s of timestamp {times[i]:.4f} s (the next frame is at "
+                    f"{time:.4f} s); the table's timestamps do not match the video"
+                )
+            out.append(square_frame(frame.to_ndarray(format="rgb24"), size))
+            i += 1
+        if i == len(times):
+            return np.stack(out)
+    raise VideoError(
+        f"{path}: the video ends before timestamp {times[i]:.4f} s ({i} of {len(times)} frames found); "
+        "the table's timestamps do not match the video"
+    )
 
 
 def read_video(path: str | os.PathLike, size: int, fps: float | None = None) -> np.ndarray:

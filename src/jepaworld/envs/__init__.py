@@ -26,4 +26,18 @@ if SWM_TWO_ROOM_ID not in gym.registry:
         },
     )
 
-__all__ = ["SWM_TWO_ROOM_ID", "TWO_ROOM_ID", "TWO_ROOM_MAX_STEPS", "TwoRoomEnv", "TwoRoomPhysics", "TwoRoomTask"]
+#: Keyword arguments ``jepaworld collect`` gives an env: the data policy wanders the whole arena
+#: instead of stopping at the evaluation goal.
+COLLECT_KWARGS = {
+    env_id: {"goal_mode": "any", "terminate_on_success": False} for env_id in (TWO_ROOM_ID, SWM_TWO_ROOM_ID)
+}
+
+__all__ = [
+    "COLLECT_KWARGS",
+    "SWM_TWO_ROOM_ID",
+    "TWO_ROOM_ID",
+    "TWO_ROOM_MAX_STEPS",
+    "TwoRoomEnv",
+    "TwoRoomPhysics",
+    "TwoRoomTask",
+]

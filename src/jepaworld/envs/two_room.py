@@ -233,6 +233,17 @@ class TwoRoomEnv(gym.Env):
     def goal(self) -> np.ndarray:
         return self._goal.copy()
 
+    @property
+    def success_radius(self) -> float:
+        """Success is ``info["state"]`` within this many pixels of the goal."""
+        return self.task.success_radius
+
+    def scripted_action(self, goal) -> np.ndarray:
+        """The scripted solver's action ``[2]`` from the current state towards the goal state ``goal``."""
+        from jepaworld.envs.policies import scripted_two_room_action
+
+        return scripted_two_room_action(self.physics, self._pos, goal)
+
     def _frame(self) -> np.ndarray:
         return self.physics.render(self._pos[None])[0]
 

@@ -1,7 +1,8 @@
-"""Agents evaluated by the protocol: ``reset(env, seed)`` after each env reset, ``act(observation, env) -> action``.
+"""Agents evaluated by the protocol: ``reset(env, seed, goal)``, then ``act(observation, env) -> action``.
 
 They are where a planner meets an env: the world-model agent, the oracle (the same planner and MPC
-loop on the true simulator state), the scripted solver and the random floor.
+loop on the true simulator state), the scripted solver and the random floor. ``goal`` is an
+``eval.goals.Goal``: the goal image and, where known, its true state.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import numpy as np
 import torch
 from einops import repeat
 
-from jepaworld.envs.policies import scripted_two_room_action
 from jepaworld.models import WorldModel
 from jepaworld.planning import MPCAgent
 from jepaworld.types import RolloutFn
@@ -74,8 +74,8 @@ class ModelAgent:
     def plan_seconds(self) -> list[float]:
         return self.mpc.plan_seconds
 
-    def reset(self, env, seed: int) -> None:
-        self.mpc.reset(env.unwrapped.goal_observation())
+    def reset(self, env, seed: int, goal) -> None:
+        self.mpc.reset(goal.frame)
 
     def act(self, obs, env):
         return self.mpc.act(obs)
@@ -92,8 +92,8 @@ class OracleAgent(ModelAgent):
         self._encode_state = lambda env: torch.from_numpy(env.unwrapped.state).float()
         super().__init__(planner, lambda state: state, rollout, frameskip, replan_every)
 
-    def reset(self, env, seed: int) -> None:
-        self.mpc.reset(torch.from_numpy(env.unwrapped.goal).float())
+    def reset(self, env, seed: int, goal) -> None:
+        self.mpc.reset(torch.from_numpy(np.asarray(goal.state)).float())
 
     def act(self, obs, env):
         return self.mpc.act(self._encode_state(env))
@@ -105,7 +105,7 @@ class RandomAgent:
     def __init__(self) -> None:
         self.rng = np.random.default_rng(0)
 
-    def reset(self, env, seed: int) -> None:
+    def reset(self, env, seed: int, goal) -> None:
         self.rng = np.random.default_rng(seed)
 
     def act(self, obs, env):
@@ -114,11 +114,19 @@ class RandomAgent:
 
 
 class ScriptedAgent:
-    """The Two-Room scripted solver (line up with the door, go through, go to the goal)."""
+    """The env's own scripted solver, ``env.unwrapped.scripted_action(goal_state)`` (where it has one)."""
 
-    def reset(self, env, seed: int) -> None:
-        pass
+    def reset(self, env, seed: int, goal) -> None:
+        self.goal_state = goal.state
 
     def act(self, obs, env):
-        u = env.unwrapped
-        return scripted_two_room_action(u.physics, u.state, u.goal)
+        return env.unwrapped.scripted_action(self.goal_state)
+
+
+def has_oracle(env) -> bool:
+    """Whether the env exposes its simulator (``physics.rollout`` over ``state``) for the oracle planner."""
+    return hasattr(getattr(env.unwrapped, "physics", None), "rollout") and hasattr(env.unwrapped, "state")
+
+
+def has_scripted_solver(env) -> bool:
+    return hasattr(env.unwrapped, "scripted_action")

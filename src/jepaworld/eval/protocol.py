@@ -2,7 +2,9 @@
 
 Start/goal pairs come from held-out seeds (``HELD_OUT_SEED_BASE + seed * 1_000_000 + i``, never a
 training seed); success rate with a 95% Wilson interval; mean final distance; planning ms per env
-step; an oracle row per task: the same planner on the true simulator, and the scripted solver.
+step; an oracle row per task where the env exposes its simulator (the same planner on the true state)
+or a scripted solver; and the random floor on the same pairs. Any Gymnasium env works: goals come
+from ``eval.goals`` (the env's own, or where the data policy goes).
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ import numpy as np
 from tqdm import tqdm
 
 from jepaworld.config import check, option, to_dict
-from jepaworld.data import HELD_OUT_SEED_BASE, CollectConfig, make_env
+from jepaworld.data import HELD_OUT_SEED_BASE, CollectConfig
 from jepaworld.envs import TWO_ROOM_MAX_STEPS
-from jepaworld.envs.policies import MomentumRandomPolicy
-from jepaworld.eval.agents import ModelAgent, OracleAgent, RandomAgent, ScriptedAgent, model_functions
+from jepaworld.envs.adapter import make_env, parse_env_kwargs
+from jepaworld.eval.agents import (
+    ModelAgent,
+    OracleAgent,
+    RandomAgent,
+    ScriptedAgent,
+    has_oracle,
+    has_scripted_solver,
+    model_functions,
+)
+from jepaworld.eval.goals import DEFAULT_GOAL_OFFSET, GoalTask, make_goal_task
 from jepaworld.eval.report import markdown_table, write_gif
 from jepaworld.eval.stats import wilson_interval
 from jepaworld.planning import PlannerConfig, build_planner
@@ -32,11 +43,19 @@ class EvalConfig:
     """What to evaluate and how many held-out episodes."""
 
     checkpoint: str = option("runs/two-room", "checkpoint directory, or a run directory (its latest)")
+    env: str = option("", "env to evaluate in (registered id, MODULE:CLASS or file.py:CLASS); default: the data's")
+    env_kwargs: str = option("", "JSON keyword arguments for the env; default: those the data was collected with")
     episodes: int = option(100, "held-out start/goal pairs (>= 100 for a headline figure)")
     seed: int = option(0, "block of held-out seeds: pair i resets with 2^31 + seed * 1e6 + i")
     max_steps: int = option(TWO_ROOM_MAX_STEPS, "env step budget per episode")
     goal_offset: int = option(
-        0, "0: the env's own goal; K > 0: the state the data policy reaches K steps from the same start (as LeWM)"
+        0,
+        "K > 0: the goal is where the data policy goes in K steps from the same start (as LeWM); 0: the env's own "
+        f"goal where it has one, else K = {DEFAULT_GOAL_OFFSET}",
+    )
+    state_key: str = option("state", "info entry that is the true state (success distance, oracle)")
+    success_radius: float = option(
+        0.0, "success when info[state_key] comes this close to the goal's; 0: the env's own test (is_success)"
     )
     replan_every: int = option(1, "model steps executed before re-planning")
     plan_context: int = option(1, "latents the predictor sees while planning (1..history; 1 is fastest)")
@@ -56,43 +75,37 @@ class EvalConfig:
         check(self.goal_offset >= 0, f"goal_offset must be >= 0, got {self.goal_offset}")
         check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
         check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
+        check(self.success_radius >= 0, f"success_radius must be >= 0, got {self.success_radius}")
+        parse_env_kwargs(self.env_kwargs)
 
 
 def held_out_seeds(seed: int, episodes: int) -> list[int]:
     return [HELD_OUT_SEED_BASE + seed * 1_000_000 + i for i in range(episodes)]
 
 
-def offset_goal(env, seed: int, offset: int) -> np.ndarray:
-    """The state the data policy (seeded by the episode) reaches ``offset`` steps after the start of ``seed``:
-    a goal that is reachable by construction, drawn as LeWM draws goals from data trajectories."""
-    unwrapped = env.unwrapped
-    unwrapped.reset(seed=seed)
-    space = env.action_space
-    policy = MomentumRandomPolicy(space.low, space.high, beta=CollectConfig().momentum, rng=np.random.default_rng(seed))
-    for _ in range(offset):
-        unwrapped.step(policy())
-    return unwrapped.state
-
-
-def run_episode(
-    env, act, reset_agent, seed: int, max_steps: int, record: bool = False, goal_offset: int = 0
-) -> dict[str, Any]:
-    """One episode: ``reset_agent(env, seed)`` then ``act(obs, env) -> action`` until success or budget."""
-    options = {"goal": offset_goal(env, seed, goal_offset)} if goal_offset else None
-    obs, info = env.reset(seed=seed, options=options)
-    reset_agent(env, seed)
+def run_episode(env, agent, seed: int, max_steps: int, task: GoalTask, record: bool = False) -> dict[str, Any]:
+    """One episode: ``agent.reset(env, seed, goal)`` then ``agent.act(obs, env)`` until success, the end or budget."""
+    obs, info, goal = task.reset(env, seed)
+    agent.reset(env, seed, goal)
     frames = [obs] if record else []
-    steps, success = 0, bool(info["is_success"])
+    steps = 0
+    success, distance = task.judge(info, goal)
     while not success and steps < max_steps:
-        obs, _, terminated, truncated, info = env.step(act(obs, env))
+        obs, _, terminated, truncated, info = env.step(agent.act(obs, env))
         steps += 1
-        success = bool(info["is_success"])
+        success, distance = task.judge(info, goal)
         if record:
             frames.append(obs)
         if terminated or truncated:
             break
-    distance = float(np.linalg.norm(info["state"] - info["goal"]))
-    return {"seed": seed, "success": success, "steps": steps, "final_distance": distance, "frames": frames}
+    return {
+        "seed": seed,
+        "success": success,
+        "steps": steps,
+        "final_distance": distance,
+        "frames": frames,
+        "goal_frame": goal.frame,
+    }
 
 
 def summarise(agent: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,11 +118,17 @@ def summarise(agent: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "successes": wins,
         "success_rate": wins / n,
         "success_ci95": list(wilson_interval(wins, n)),
-        "mean_final_distance": float(np.mean([e["final_distance"] for e in episodes])),
+        "mean_final_distance": _mean_or_none([e["final_distance"] for e in episodes]),
         "mean_steps": float(np.mean([e["steps"] for e in episodes])),
         "plan_ms_per_step_median": statistics.median(per_step) if per_step else None,
         "plan_ms_per_step_p90": float(np.percentile(per_step, 90)) if per_step else None,
     }
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    """The mean, or None (JSON null) when no value is a number (no state to measure distances in)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
 
 
 def _run_agent(
@@ -117,20 +136,22 @@ def _run_agent(
     env,
     seeds: list[int],
     config: EvalConfig,
+    task: GoalTask,
     make_agent,
     gif_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     records, gifs = [], config.gifs if gif_dir is not None else 0
     for i, seed in enumerate(tqdm(seeds, desc=name, unit="ep", disable=not config.progress)):
         agent = make_agent()
-        record = run_episode(
-            env, agent.act, agent.reset, seed, config.max_steps, record=i < gifs, goal_offset=config.goal_offset
-        )
+        record = run_episode(env, agent, seed, config.max_steps, task, record=i < gifs)
         if hasattr(agent, "plan_seconds") and record["steps"]:
             record["plan_ms_per_step"] = 1000 * sum(agent.plan_seconds) / record["steps"]
         if i < gifs:
-            write_gif(gif_dir / f"{name}_episode{i:02d}.gif", record["frames"], env.unwrapped.goal_observation())
+            write_gif(gif_dir / f"{name}_episode{i:02d}.gif", record["frames"], record["goal_frame"])
         record.pop("frames")
+        record.pop("goal_frame")
+        if not np.isfinite(record["final_distance"]):
+            record["final_distance"] = None
         records.append(record)
     return records
 
@@ -140,7 +161,24 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
     device = resolve_device(config.device)
     model, info = load_checkpoint(config.checkpoint, device)
     frameskip = info.model.frameskip
-    env = make_env(info.env_id, max_episode_steps=config.max_steps)
+    env_id = config.env or info.env_id
+    if env_id.startswith("videos:"):
+        raise ValueError(
+            f"{info.path} was trained on videos without actions ({env_id}); give --env for an env to plan in"
+        )
+    env_kwargs = (
+        parse_env_kwargs(config.env_kwargs)
+        if config.env_kwargs
+        else info.extra.get("data_extra", {}).get("env_kwargs", {})
+    )
+    env_kwargs = {k: v for k, v in env_kwargs.items() if k not in ("goal_mode", "terminate_on_success")}
+    env = make_env(env_id, info.model.image_size, max_episode_steps=config.max_steps, **env_kwargs)
+    if env.action_space.shape[0] != info.model.env_action_dim:
+        raise ValueError(
+            f"{env_id} has actions of size {env.action_space.shape[0]}, the checkpoint {info.path} was trained "
+            f"with size {info.model.env_action_dim}"
+        )
+    task = make_goal_task(env, config.goal_offset, config.state_key, config.success_radius, CollectConfig().momentum)
     low, high = env.action_space.low, env.action_space.high
     seeds = held_out_seeds(config.seed, config.episodes)
     out = Path(config.out)
@@ -156,26 +194,30 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
             config.replan_every,
         )
 
-    records = {"world_model": _run_agent("world_model", env, seeds, config, make_model_agent, gif_dir=out)}
-    if config.oracle:
+    records = {"world_model": _run_agent("world_model", env, seeds, config, task, make_model_agent, gif_dir=out)}
+    if config.oracle and has_oracle(env):
         physics = env.unwrapped.physics
         records["oracle_planner"] = _run_agent(
             "oracle_planner",
             env,
             seeds,
             config,
+            task,
             lambda: OracleAgent(
                 build_planner(planner_config, low, high, seed=config.seed), physics, frameskip, config.replan_every
             ),
         )
-        records["oracle_scripted"] = _run_agent("oracle_scripted", env, seeds, config, ScriptedAgent)
-    records["random"] = _run_agent("random", env, seeds, config, RandomAgent)
+    if config.oracle and has_scripted_solver(env):
+        records["oracle_scripted"] = _run_agent("oracle_scripted", env, seeds, config, task, ScriptedAgent)
+    records["random"] = _run_agent("random", env, seeds, config, task, RandomAgent)
     env.close()
     rows = [summarise(name, recs) for name, recs in records.items()]
     by_name = {row["agent"]: row for row in rows}
     main = rows[0]
     results = {
-        "env": info.env_id,
+        "env": env_id,
+        "goal_offset": task.offset,
+        "success_radius": task.radius,
         "episodes": config.episodes,
         "seed": config.seed,
         "success_rate": main["success_rate"],
@@ -185,8 +227,8 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         "plan_ms_per_step_p90": main["plan_ms_per_step_p90"],
         "train_seconds": info.train_seconds,
         "train_steps": info.step,
-        "oracle_success_rate": by_name["oracle_planner"]["success_rate"] if config.oracle else None,
-        "scripted_success_rate": by_name["oracle_scripted"]["success_rate"] if config.oracle else None,
+        "oracle_success_rate": by_name["oracle_planner"]["success_rate"] if "oracle_planner" in by_name else None,
+        "scripted_success_rate": by_name["oracle_scripted"]["success_rate"] if "oracle_scripted" in by_name else None,
         "random_success_rate": by_name["random"]["success_rate"],
         "checkpoint": str(info.path),
         "device": str(device),

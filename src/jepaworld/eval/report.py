@@ -14,11 +14,12 @@ def result_cells(row: dict[str, Any], p90: bool = False) -> str:
     low, high = row["success_ci95"]
     ms = row["plan_ms_per_step_median"]
     timing = "-"
+    distance = "-" if row["mean_final_distance"] is None else f"{row['mean_final_distance']:.2f}"
     if ms is not None:
         timing = f"{ms:.1f}" + (f" / {row['plan_ms_per_step_p90']:.1f}" if p90 else "")
     return (
         f"{row['successes']}/{row['episodes']} ({100 * row['success_rate']:.1f}%) | "
-        f"[{100 * low:.1f}, {100 * high:.1f}] | {row['mean_final_distance']:.2f} | {timing}"
+        f"[{100 * low:.1f}, {100 * high:.1f}] | {distance} | {timing}"
     )
 
 
@@ -27,10 +28,17 @@ def markdown_table(results: dict[str, Any]) -> str:
     lines = [
         f"# {results['env']}: {results['episodes']} held-out start/goal pairs (seed block {results['seed']})",
         "",
-        "| agent | success | 95% CI | mean final distance (px) | plan ms / env step (median) |",
+        "| agent | success | 95% CI | mean final distance | plan ms / env step (median) |",
         "|---|---|---|---|---|",
     ]
     lines += [f"| {row['agent']} | {result_cells(row)} |" for row in results["rows"]]
+    if results.get("goal_offset"):
+        key = results["eval"]["state_key"]
+        lines += [
+            "",
+            f"goals: where the data policy goes in {results['goal_offset']} steps from each start; success: "
+            f"info[{key!r}] within {results['success_radius']:g} of the goal's",
+        ]
     lines += ["", f"checkpoint: `{results['checkpoint']}`; training wall time {results['train_seconds']:.0f} s"]
     return "\n".join(lines) + "\n"
 

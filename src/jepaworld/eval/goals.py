@@ -1,0 +1,91 @@
+"""Where an evaluation episode's goal comes from, and when it counts as reached.
+
+Two sources, one interface:
+
+* **the env's own goal** (``goal_offset == 0`` and the env has ``goal_observation()``, as jepaworld's
+  envs do): the goal image is that frame; success is ``info["is_success"]``.
+* **a goal from the data policy** (any env): reset with the episode's seed, run the momentum-random
+  data policy (seeded by the episode) for ``offset`` steps, keep that frame and ``info[state_key]``,
+  reset with the same seed and plan. Success is ``|info[state_key] - goal state| <= radius``. The
+  goal is reachable by construction, as LeWM draws goals from data trajectories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from jepaworld.envs.adapter import EnvError, PixelEnv, info_state
+from jepaworld.envs.policies import MomentumRandomPolicy
+
+#: Data-policy steps to a goal for envs without a goal of their own (``--goal-offset 0``).
+DEFAULT_GOAL_OFFSET = 25
+
+
+@dataclass(frozen=True)
+class Goal:
+    """``frame [S, S, 3]`` uint8, the image the planner aims at; ``state``, its true state where known."""
+
+    frame: np.ndarray
+    state: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class GoalTask:
+    """How one evaluation draws goals and judges success (``make_goal_task`` fills the defaults)."""
+
+    offset: int
+    state_key: str
+    radius: float | None
+    momentum: float
+
+    def reset(self, env: PixelEnv, seed: int) -> tuple[np.ndarray, dict[str, Any], Goal]:
+        """Reset for episode ``seed`` -> (first frame, info, goal)."""
+        if self.offset == 0:
+            obs, info = env.reset(seed=seed)
+            state = info.get("goal")
+            return obs, info, Goal(env.goal_frame(), None if state is None else np.asarray(state, np.float64))
+        frame, info = env.reset(seed=seed)
+        space = env.action_space
+        policy = MomentumRandomPolicy(space.low, space.high, beta=self.momentum, rng=np.random.default_rng(seed))
+        for _ in range(self.offset):
+            frame, _, terminated, truncated, info = env.step(policy())
+            if terminated or truncated:
+                break
+        goal = Goal(frame, info_state(info, self.state_key))
+        # jepaworld's envs take the goal, so that their own is_success, reward and GIFs agree with it
+        options = {"goal": goal.state} if env.has_goal_frame else None
+        obs, info = env.reset(seed=seed, options=options)
+        return obs, info, goal
+
+    def judge(self, info: dict[str, Any], goal: Goal) -> tuple[bool, float]:
+        """-> (success, distance to the goal state; NaN where there is no state to measure)."""
+        distance = float("nan")
+        if goal.state is not None and self.state_key in info:
+            distance = float(np.linalg.norm(info_state(info, self.state_key) - goal.state))
+        if self.radius is not None:
+            return bool(distance <= self.radius), distance
+        if "is_success" not in info:
+            raise EnvError(
+                f"the env's info has no 'is_success'; give --state-key KEY and --success-radius R to judge "
+                f"success by the distance between info[KEY] and the goal's; info keys: {sorted(info)}"
+            )
+        return bool(info["is_success"]), distance
+
+
+def make_goal_task(env: PixelEnv, goal_offset: int, state_key: str, success_radius: float, momentum: float) -> GoalTask:
+    """The goal source and success test for ``env``: its own goal where it has one and ``goal_offset`` is 0,
+    otherwise goals ``goal_offset`` (default ``DEFAULT_GOAL_OFFSET``) data-policy steps ahead."""
+    if goal_offset == 0 and env.has_goal_frame:
+        return GoalTask(0, state_key, success_radius or None, momentum)
+    offset = goal_offset or DEFAULT_GOAL_OFFSET
+    radius = success_radius or getattr(env.unwrapped, "success_radius", None)
+    if radius is None:
+        raise EnvError(
+            f"{env.name} has no goal of its own, so goals are the frames the data policy reaches {offset} steps "
+            f"ahead; success then needs --state-key KEY (an info entry, now {state_key!r}) and "
+            "--success-radius R (how close info[KEY] must come to the goal's)"
+        )
+    return GoalTask(offset, state_key, float(radius), momentum)
