@@ -12,7 +12,7 @@ from jepaworld.config import check, option
 from jepaworld.data.episodes import EpisodeWriter
 from jepaworld.envs import COLLECT_KWARGS, TWO_ROOM_ID
 from jepaworld.envs.adapter import EnvError, info_state, make_env, parse_env_kwargs
-from jepaworld.envs.policies import MomentumRandomPolicy
+from jepaworld.envs.policies import data_policy
 
 #: Training episodes use reset seeds below this; evaluation pairs use seeds at or above it,
 #: so a start/goal pair is never drawn from a training episode.
@@ -21,7 +21,7 @@ HELD_OUT_SEED_BASE = 2**31
 
 @dataclass(frozen=True)
 class CollectConfig:
-    """Collect episodes with the momentum-random data policy."""
+    """Collect episodes with the env's data policy (momentum-random unless the env brings its own)."""
 
     env: str = option(TWO_ROOM_ID, "a registered Gymnasium id, MODULE:CLASS or path/to/file.py:CLASS")
     env_kwargs: str = option("{}", "JSON object of keyword arguments for the env, e.g. '{\"width\": 128}'")
@@ -86,9 +86,7 @@ def collect(config: CollectConfig) -> Path:
     with writer:
         for i in tqdm(range(config.episodes), desc="collect", unit="ep", disable=not config.progress):
             episode_seed = config.seed * 100_000 + i
-            policy = MomentumRandomPolicy(
-                space.low, space.high, beta=config.momentum, rng=np.random.default_rng(episode_seed)
-            )
+            policy = data_policy(env, np.random.default_rng(episode_seed), config.momentum)
             obs, info = env.reset(seed=episode_seed)
             frames, actions, states = [obs], [], [_state(info, config.state_key, state_dim)]
             for _ in range(config.steps):

@@ -35,9 +35,11 @@ class InspectConfig:
     path: str = option("data/two-room.h5", "episode file to inspect")
     out: str = option("", "directory for inspect.json and coverage.png (default: PATH without .h5, + .inspect)")
     grid: int = option(16, "cells per side of the state-coverage grid")
+    axes: tuple[str, ...] = option((), "two state quantities for the coverage picture (default: the first two)")
 
     def __post_init__(self) -> None:
         check(2 <= self.grid <= 256, f"grid must be in [2, 256], got {self.grid}")
+        check(len(self.axes) in (0, 2), f"axes: give two state quantities (x then y), got {list(self.axes)}")
 
 
 class _Moments:
@@ -127,7 +129,7 @@ def inspect_episodes(config: InspectConfig) -> dict[str, Any]:
             "state": None,
         }
         if states is not None:
-            report["state"] = _coverage(episodes, states, state_names, config.grid, out)
+            report["state"] = _coverage(episodes, states, state_names, config, out)
     report["warnings"] = _warnings(report)
     out.mkdir(parents=True, exist_ok=True)
     (out / "inspect.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -135,26 +137,31 @@ def inspect_episodes(config: InspectConfig) -> dict[str, Any]:
     return report
 
 
-def _coverage(episodes: EpisodeFile, moments: _Moments, names: list[str], grid: int, out: Path) -> dict[str, Any]:
-    """Occupancy of the first two state quantities over their range (a second pass over the state column, in
-    chunks); a PNG of it, darker where visited more."""
-    dim = len(moments.mean)
+def _coverage(
+    episodes: EpisodeFile, moments: _Moments, names: list[str], config: InspectConfig, out: Path
+) -> dict[str, Any]:
+    """Occupancy of two state quantities over their range (a second pass over the state column, in chunks);
+    a PNG of it, darker where visited more."""
+    dim, grid = len(moments.mean), config.grid
     names = (list(names) + [f"s{i}" for i in range(dim)])[:dim]
     result: dict[str, Any] = {"quantities": _column_stats(moments, names), "grid": grid}
+    if config.axes and not set(config.axes) <= set(names):
+        raise ValueError(f"axes: expected two of the state quantities {names}, got {list(config.axes)}")
     if dim < 2:
         return result
-    bounds = [[moments.low[1], moments.high[1] + 1e-9], [moments.low[0], moments.high[0] + 1e-9]]
+    x, y = (names.index(a) for a in config.axes) if config.axes else (0, 1)
+    bounds = [[moments.low[y], moments.high[y] + 1e-9], [moments.low[x], moments.high[x] + 1e-9]]
     counts = np.zeros((grid, grid))
     for start in range(0, episodes.num_frames, CHUNK_ROWS):
         rows = episodes.rows("state", start, min(start + CHUNK_ROWS, episodes.num_frames))
-        counts += np.histogram2d(rows[:, 1], rows[:, 0], bins=grid, range=bounds)[0]
+        counts += np.histogram2d(rows[:, y], rows[:, x], bins=grid, range=bounds)[0]
     result["occupancy"] = float(np.mean(counts > 0))
     picture = (255 * (1 - np.log1p(counts) / max(np.log1p(counts.max()), 1e-9))).astype(np.uint8)
     out.mkdir(parents=True, exist_ok=True)
     scale = max(1, 256 // grid)
     Image.fromarray(picture.repeat(scale, 0).repeat(scale, 1)).save(out / "coverage.png")
     result["picture"] = str(out / "coverage.png")
-    result["axes"] = {"x": names[0], "y": names[1]}
+    result["axes"] = {"x": names[x], "y": names[y]}
     return result
 
 

@@ -26,14 +26,22 @@ if SWM_TWO_ROOM_ID not in gym.registry:
         },
     )
 
+PUSH_T_ID = "jepaworld/PushT-v0"
+PUSH_T_MAX_STEPS = 300
+if PUSH_T_ID not in gym.registry:
+    gym.register(id=PUSH_T_ID, entry_point="jepaworld.envs.push_t:PushTEnv", max_episode_steps=PUSH_T_MAX_STEPS)
+
 #: Keyword arguments ``jepaworld collect`` gives an env: the data policy wanders the whole arena
 #: instead of stopping at the evaluation goal.
 COLLECT_KWARGS = {
-    env_id: {"goal_mode": "any", "terminate_on_success": False} for env_id in (TWO_ROOM_ID, SWM_TWO_ROOM_ID)
+    **{env_id: {"goal_mode": "any", "terminate_on_success": False} for env_id in (TWO_ROOM_ID, SWM_TWO_ROOM_ID)},
+    PUSH_T_ID: {"terminate_on_success": False},
 }
 
 __all__ = [
     "COLLECT_KWARGS",
+    "PUSH_T_ID",
+    "PUSH_T_MAX_STEPS",
     "SWM_TWO_ROOM_ID",
     "TWO_ROOM_ID",
     "TWO_ROOM_MAX_STEPS",

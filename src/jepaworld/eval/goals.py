@@ -4,9 +4,10 @@ Two sources, one interface:
 
 * **the env's own goal** (``goal_offset == 0`` and the env has ``goal_observation()``, as jepaworld's
   envs do): the goal image is that frame; success is ``info["is_success"]``.
-* **a goal from the data policy** (any env): reset with the episode's seed, run the momentum-random
-  data policy (seeded by the episode) for ``offset`` steps, keep that frame and ``info[state_key]``,
-  reset with the same seed and plan. Success is ``|info[state_key] - goal state| <= radius``. The
+* **a goal from the data policy** (any env): reset with the episode's seed, run the data
+  policy (seeded by the episode) for ``offset`` steps, keep that frame and ``info[state_key]``,
+  reset with the same seed and plan. Success is ``|info[state_key] - goal state| <= radius``, or the
+  env's own ``is_success`` for envs that take the goal at reset (``options={"goal": state}``). The
   goal is reachable by construction, as LeWM draws goals from data trajectories.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from jepaworld.envs.adapter import EnvError, PixelEnv, info_state
-from jepaworld.envs.policies import MomentumRandomPolicy
+from jepaworld.envs.policies import data_policy
 
 #: Data-policy steps to a goal for envs without a goal of their own (``--goal-offset 0``).
 DEFAULT_GOAL_OFFSET = 25
@@ -40,6 +41,7 @@ class GoalTask:
     state_key: str
     radius: float | None
     momentum: float
+    env_unwrapped: Any = None  # its goal_distance(state, goal), where it has one, measures the final distance
 
     def reset(self, env: PixelEnv, seed: int) -> tuple[np.ndarray, dict[str, Any], Goal]:
         """Reset for episode ``seed`` -> (first frame, info, goal)."""
@@ -48,8 +50,7 @@ class GoalTask:
             state = info.get("goal")
             return obs, info, Goal(env.goal_frame(), None if state is None else np.asarray(state, np.float64))
         frame, info = env.reset(seed=seed)
-        space = env.action_space
-        policy = MomentumRandomPolicy(space.low, space.high, beta=self.momentum, rng=np.random.default_rng(seed))
+        policy = data_policy(env, np.random.default_rng(seed), self.momentum)
         for _ in range(self.offset):
             frame, _, terminated, truncated, info = env.step(policy())
             if terminated or truncated:
@@ -64,7 +65,9 @@ class GoalTask:
         """-> (success, distance to the goal state; NaN where there is no state to measure)."""
         distance = float("nan")
         if goal.state is not None and self.state_key in info:
-            distance = float(np.linalg.norm(info_state(info, self.state_key) - goal.state))
+            state = info_state(info, self.state_key)
+            measure = getattr(self.env_unwrapped, "goal_distance", None) if self.radius is None else None
+            distance = float(measure(state, goal.state) if measure else np.linalg.norm(state - goal.state))
         if self.radius is not None:
             return bool(distance <= self.radius), distance
         if "is_success" not in info:
@@ -79,9 +82,11 @@ def make_goal_task(env: PixelEnv, goal_offset: int, state_key: str, success_radi
     """The goal source and success test for ``env``: its own goal where it has one and ``goal_offset`` is 0,
     otherwise goals ``goal_offset`` (default ``DEFAULT_GOAL_OFFSET``) data-policy steps ahead."""
     if goal_offset == 0 and env.has_goal_frame:
-        return GoalTask(0, state_key, success_radius or None, momentum)
+        return GoalTask(0, state_key, success_radius or None, momentum, env.unwrapped)
     offset = goal_offset or DEFAULT_GOAL_OFFSET
     radius = success_radius or getattr(env.unwrapped, "success_radius", None)
+    if radius is None and env.has_goal_frame:  # jepaworld's envs take the goal at reset and judge it themselves
+        return GoalTask(offset, state_key, None, momentum, env.unwrapped)
     if radius is None:
         raise EnvError(
             f"{env.name} has no goal of its own, so goals are the frames the data policy reaches {offset} steps "

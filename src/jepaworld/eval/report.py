@@ -33,11 +33,11 @@ def markdown_table(results: dict[str, Any]) -> str:
     ]
     lines += [f"| {row['agent']} | {result_cells(row)} |" for row in results["rows"]]
     if results.get("goal_offset"):
-        key = results["eval"]["state_key"]
+        key, radius = results["eval"]["state_key"], results["success_radius"]
+        judged = "the env's own test" if radius is None else f"info[{key!r}] within {radius:g} of the goal's"
         lines += [
             "",
-            f"goals: where the data policy goes in {results['goal_offset']} steps from each start; success: "
-            f"info[{key!r}] within {results['success_radius']:g} of the goal's",
+            f"goals: where the data policy goes in {results['goal_offset']} steps from each start; success: {judged}",
         ]
     lines += ["", f"checkpoint: `{results['checkpoint']}`; training wall time {results['train_seconds']:.0f} s"]
     return "\n".join(lines) + "\n"
