@@ -41,4 +41,15 @@ if ! command -v chromedriver >/dev/null && [ -z "${JEPAWORLD_SKIP_BROWSER:-}" ];
              "(Debian: apt-get install chromium chromium-driver)"
     fi
 fi
+# Reacher renders headless through OSMesa (MUJOCO_GL=osmesa): Debian's libosmesa6.
+if ! ldconfig -p 2>/dev/null | grep -q libOSMesa; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "setup: installing libosmesa6 for headless MuJoCo rendering"
+        apt-get install -y -q libosmesa6 >/dev/null \
+            || { apt-get update -q >/dev/null && apt-get install -y -q libosmesa6 >/dev/null; } \
+            || echo "setup: WARNING: could not install libosmesa6; jepaworld/Reacher-v0 will not render"
+    else
+        echo "setup: note: libOSMesa not found; jepaworld/Reacher-v0 needs it (Debian: apt-get install libosmesa6)"
+    fi
+fi
 "$PY" -c "import jepaworld, torch; print(f'setup: jepaworld {jepaworld.__version__}, torch {torch.__version__}, cuda {torch.cuda.is_available()}')"

@@ -1,0 +1,57 @@
+"""Reacher: the MuJoCo arm seen from above, goals as arm poses, success by the fingertip."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import jepaworld  # noqa: F401
+from jepaworld.envs import REACHER_ID
+from jepaworld.envs.reacher import forward_kinematics, inverse_kinematics
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = gym.make(REACHER_ID)
+    yield env.unwrapped
+    env.close()
+
+
+@pytest.mark.parametrize("elbow", [1.0, -1.0])
+def test_inverse_kinematics_puts_the_fingertip_on_the_point(elbow):
+    for point in np.random.default_rng(0).uniform(-0.14, 0.14, (20, 2)):
+        if 0.02 < np.linalg.norm(point) < 0.2:
+            np.testing.assert_allclose(forward_kinematics(inverse_kinematics(point, elbow)), point, atol=1e-9)
+
+
+def test_the_own_goal_is_the_target_and_its_image_shows_the_arm_there(env):
+    frame, info = env.reset(seed=4)
+    goal = info["goal"]
+    target = env._sim.data.qpos[2:4]
+    assert np.linalg.norm(goal[:2] - target) < 1e-3 or np.linalg.norm(target) > 0.2  # on the target where reachable
+    picture = env.goal_observation()
+    assert picture.shape == (64, 64, 3) and not np.array_equal(picture, frame)
+    np.testing.assert_array_equal(env.render(), frame)  # the simulator was put back
+    env._sim.set_state(np.concatenate([goal[2:], env._sim.data.qpos[2:]]), env._sim.data.qvel)
+    np.testing.assert_array_equal(env.render(), picture)
+    assert env._info()["is_success"]
+
+
+def test_success_is_the_fingertip_within_the_radius(env):
+    env.reset(seed=0)
+    state = env.state
+    env._goal = state + np.array([0.049, 0, 0.5, 0.5])  # joints differ: only the fingertip counts
+    assert env._info()["is_success"]
+    env._goal = state + np.array([0.051, 0, 0, 0])
+    assert not env._info()["is_success"]
+
+
+def test_the_arm_moves_under_torques_and_the_frames_show_it(env):
+    frame, info = env.reset(seed=1)
+    for _ in range(10):
+        moved, *_ = env.step(np.array([1.0, -1.0], np.float32))
+    assert not np.array_equal(frame, moved)
+    assert np.linalg.norm(env.state[:2] - info["state"][:2]) > 0.02
+    with pytest.raises(ValueError, match="Reacher action: expected 2 finite torques"):
+        env.step(np.array([np.inf, 0.0]))
+    with pytest.raises(ValueError, match=r"Reacher reset goal: expected \[fingertip x"):
+        env.reset(seed=0, options={"goal": [0.1, 0.1]})
