@@ -7,7 +7,7 @@ from gymnasium.utils.env_checker import check_env
 
 import jepaworld  # noqa: F401
 from jepaworld.envs import PUSH_T_ID
-from jepaworld.envs.policies import PushTDataPolicy, data_policy
+from jepaworld.envs.policies import PushingDataPolicy, data_policy
 
 REGISTERED = sorted(k for k in gym.registry if k.startswith("jepaworld/"))
 
@@ -40,7 +40,7 @@ def test_the_data_policy_pushes_the_block_and_the_walls_hold_it():
     for seed in range(5):
         _, info = env.reset(seed=seed)
         policy = data_policy(env, np.random.default_rng(seed))
-        assert isinstance(policy, PushTDataPolicy)
+        assert isinstance(policy, PushingDataPolicy)
         previous = info["state"]
         for _ in range(60):
             _, _, _, _, info = env.step(policy())

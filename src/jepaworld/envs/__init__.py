@@ -35,16 +35,22 @@ REACHER_ID = "jepaworld/Reacher-v0"
 if REACHER_ID not in gym.registry:
     gym.register(id=REACHER_ID, entry_point="jepaworld.envs.reacher:ReacherEnv", max_episode_steps=200)
 
+CUBE_ID = "jepaworld/Cube-v0"
+if CUBE_ID not in gym.registry:
+    gym.register(id=CUBE_ID, entry_point="jepaworld.envs.cube:CubeEnv", max_episode_steps=200)
+
 #: Keyword arguments ``jepaworld collect`` gives an env: the data policy wanders the whole arena
 #: instead of stopping at the evaluation goal.
 COLLECT_KWARGS = {
     **{env_id: {"goal_mode": "any", "terminate_on_success": False} for env_id in (TWO_ROOM_ID, SWM_TWO_ROOM_ID)},
     PUSH_T_ID: {"terminate_on_success": False},
     REACHER_ID: {"terminate_on_success": False},
+    CUBE_ID: {"terminate_on_success": False},
 }
 
 __all__ = [
     "COLLECT_KWARGS",
+    "CUBE_ID",
     "PUSH_T_ID",
     "PUSH_T_MAX_STEPS",
     "REACHER_ID",

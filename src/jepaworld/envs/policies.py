@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jepaworld.envs.two_room import TwoRoomPhysics
@@ -55,15 +57,31 @@ def scripted_two_room_action(physics: TwoRoomPhysics, pos: np.ndarray, goal: np.
     return np.clip((target - pos) / physics.max_speed, -1.0, 1.0).astype(np.float32)
 
 
-class PushTDataPolicy:
-    """Noisy pushing for Push-T data: go to a point just off a random side of the block, then push through
-    its centre for a few steps; repeat. Momentum noise throughout, so the pushes vary in where and how far.
+@dataclass(frozen=True)
+class PushingGeometry:
+    """Lengths of a pushing task in the env's units: where the middle is, how far behind the object a push
+    starts, when the agent counts as arrived, how far one action reaches, how close the object may pass."""
 
-    Random actions alone rarely touch the block; this policy moves it in most steps, as an expert would.
+    centre: float
+    stand_off: tuple[float, float]
+    arrived: float
+    edge: float
+    reach: float
+    clearance: float
+
+
+class PushingDataPolicy:
+    """Noisy pushing: go to a point just off a random side of the object, then push through its centre
+    for a few steps; repeat. Momentum noise throughout, so the pushes vary in where and how far.
+
+    Random actions alone rarely touch the object; this policy moves it in most steps, as an expert
+    would. ``env.state`` starts ``[agent x, agent y, object x, object y, ...]``.
     """
 
-    def __init__(self, env, rng: np.random.Generator, noise: float = 0.3, beta: float = 0.8) -> None:
-        self.env, self.rng = env, rng
+    def __init__(
+        self, env, geometry: PushingGeometry, rng: np.random.Generator, noise: float = 0.3, beta: float = 0.8
+    ) -> None:
+        self.env, self.geometry, self.rng = env, geometry, rng
         self.noise = MomentumRandomPolicy(-np.ones(2), np.ones(2), beta=beta, scale=noise, rng=rng)
         self.phase, self.steps_left, self.point = "approach", 0, np.zeros(2)
 
@@ -71,13 +89,14 @@ class PushTDataPolicy:
         self.steps_left = 0
 
     def _new_push(self, block: np.ndarray) -> None:
-        # Near the edges pushes head roughly for the middle of the table, so the block is not driven into a corner.
-        inward = np.arctan2(*(256.0 - block)[::-1])
-        if np.linalg.norm(block - 256.0) > 130 or self.rng.random() < 0.3:
+        # Near the edges pushes head roughly for the middle, so the object is not driven into a corner.
+        g = self.geometry
+        inward = np.arctan2(*(g.centre - block)[::-1])
+        if np.linalg.norm(block - g.centre) > g.edge or self.rng.random() < 0.3:
             angle = inward + self.rng.uniform(-np.pi / 3, np.pi / 3)
         else:
             angle = self.rng.uniform(-np.pi, np.pi)
-        self.point = block - self.rng.uniform(70, 100) * np.array([np.cos(angle), np.sin(angle)])
+        self.point = block - self.rng.uniform(*g.stand_off) * np.array([np.cos(angle), np.sin(angle)])
         self.phase, self.steps_left = "approach", 25
 
     def __call__(self) -> np.ndarray:
@@ -86,25 +105,24 @@ class PushTDataPolicy:
         if self.steps_left <= 0:
             self._new_push(block)
         self.steps_left -= 1
-        if self.phase == "approach" and np.linalg.norm(agent - self.point) < 20:
+        if self.phase == "approach" and np.linalg.norm(agent - self.point) < self.geometry.arrived:
             self.phase, self.steps_left = "push", int(self.rng.integers(2, 9))
         target = self.point if self.phase == "approach" else block + 0.6 * (block - self.point)
         if self.phase == "approach":
             target = self._around(agent, block, target)
-        action = (target - agent) / self.env.physics.max_reach + self.noise()
+        action = (target - agent) / self.geometry.reach + self.noise()
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
-    @staticmethod
-    def _around(agent: np.ndarray, block: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Go round the block, not through it: when the block lies ahead, step sideways past it."""
+    def _around(self, agent: np.ndarray, block: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Go round the object, not through it: when it lies ahead, step sideways past it."""
         to_block, to_target = block - agent, target - agent
         distance = np.linalg.norm(to_block)
         ahead = to_block @ to_target / (distance * np.linalg.norm(to_target) + 1e-9)
-        if distance > 110 or ahead < 0.5 or np.linalg.norm(to_target) < distance:
+        if distance > self.geometry.clearance or ahead < 0.5 or np.linalg.norm(to_target) < distance:
             return target
         side = np.array([-to_block[1], to_block[0]]) / (distance + 1e-9)
         side = side if side @ to_target >= 0 else -side
-        return agent + 64.0 * side
+        return agent + self.geometry.reach * side
 
 
 def data_policy(env, rng: np.random.Generator, momentum: float = 0.9):

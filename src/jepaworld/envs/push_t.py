@@ -167,10 +167,11 @@ class PushTEnv(gym.Env):
         return self._frame(), float(success), success and self.terminate_on_success, False, info
 
     def data_policy(self, rng: np.random.Generator):
-        """Noisy pushing (``envs.policies.PushTDataPolicy``): ``jepaworld collect`` uses it for this env."""
-        from jepaworld.envs.policies import PushTDataPolicy
+        """Noisy pushing (``envs.policies.PushingDataPolicy``): ``jepaworld collect`` uses it for this env."""
+        from jepaworld.envs.policies import PushingDataPolicy, PushingGeometry
 
-        return PushTDataPolicy(self, rng)
+        geometry = PushingGeometry(256.0, (70.0, 100.0), 20.0, 130.0, self.physics.max_reach, 110.0)
+        return PushingDataPolicy(self, geometry, rng)
 
     @staticmethod
     def goal_distance(state: np.ndarray, goal: np.ndarray) -> float:

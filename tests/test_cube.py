@@ -1,0 +1,60 @@
+"""The 3-D task: a cube pushed on a table, seen in perspective (MuJoCo)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import jepaworld  # noqa: F401
+from jepaworld.envs import CUBE_ID
+from jepaworld.envs.policies import PushingDataPolicy, data_policy
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = gym.make(CUBE_ID, terminate_on_success=False)
+    yield env
+    env.close()
+
+
+def test_the_goal_image_is_the_frame_of_the_goal_pose(env):
+    frame, info = env.reset(seed=2)
+    cube = env.unwrapped
+    picture = cube.goal_observation()
+    assert picture.shape == (64, 64, 3) and not np.array_equal(picture, frame)
+    np.testing.assert_array_equal(cube.render(), frame)  # the simulator was put back
+    cube._set(info["goal"].astype(np.float64))
+    np.testing.assert_array_equal(cube.render(), picture)
+    np.testing.assert_allclose(cube.state[[0, 1, 2, 3, 5]], info["goal"][[0, 1, 2, 3, 5]], atol=1e-6)
+
+
+def test_success_needs_both_position_and_yaw(env):
+    cube = env.unwrapped
+    goal = np.array([0.0, 0.0, 0.1, 0.1, 0.03, 0.2])
+    assert cube.is_success(goal + [0.2, 0.1, 0.015, 0.01, 0, 0.3], goal)  # pusher anywhere; 1.8 cm, 17 degrees
+    assert not cube.is_success(goal + [0, 0, 0.025, 0, 0, 0], goal)
+    assert not cube.is_success(goal + [0, 0, 0, 0, 0, 0.4], goal)
+    assert cube.is_success(goal + [0, 0, 0, 0, 0, 2 * np.pi], goal)
+
+
+def test_the_data_policy_pushes_the_cube_and_it_turns(env):
+    moved, yaws = 0, []
+    for seed in range(3):
+        _, info = env.reset(seed=seed)
+        policy = data_policy(env, np.random.default_rng(seed))
+        assert isinstance(policy, PushingDataPolicy)
+        previous = info["state"]
+        for _ in range(80):
+            _, _, _, _, info = env.step(policy())
+            moved += np.linalg.norm(info["state"][2:4] - previous[2:4]) > 1e-3
+            previous = info["state"]
+            yaws.append(info["state"][5])
+        assert np.all(np.abs(info["state"][2:4]) < 0.25)  # the walls hold it
+    assert moved / 240 > 0.2 and np.ptp(yaws) > 0.5
+
+
+def test_a_bad_goal_or_action_is_a_clear_error(env):
+    with pytest.raises(ValueError, match=r"Cube reset goal: expected \[pusher x"):
+        env.reset(seed=0, options={"goal": [0, 0, 1.0, 0, 0.03, 0]})
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="Cube action: expected 2 finite velocities"):
+        env.unwrapped.step(np.array([np.nan, 1.0]))
