@@ -1,9 +1,10 @@
 """Cube: push a cube to a goal pose on a table, seen by a camera from above and in front (MuJoCo, 3-D).
 
 A blue pusher (a cylinder on two slide joints, driven by velocity actuators) moves in the table's
-plane; the cube (6 cm, a free body: it slides, turns and can tip) has one red face and a red
-stripe on top pointing to it, so its yaw is visible. The camera looks down at 50 degrees from the front: depth and height are in perspective,
-not on a plane as in Push-T, so the model must learn the 3-D scene to plan in it.
+plane; the cube (6 cm, a free body: it slides, turns and can tip) has one red face and a red stripe
+on top pointing to it, so its yaw is visible. The camera looks down at about 55 degrees from the
+front: depth and height are in perspective, not on a plane as in Push-T, so the model must learn
+the 3-D scene to plan in it.
 
 Success: the cube's centre within ``position_tolerance`` (2 cm) of the goal's and its yaw within
 ``angle_tolerance`` (20 degrees) of the goal's. ``info``: ``state`` ``[pusher x, pusher y, cube x,
