@@ -30,7 +30,7 @@ def test_the_goal_image_is_the_frame_of_the_goal_pose(env):
 def test_success_needs_both_position_and_yaw(env):
     cube = env.unwrapped
     goal = np.array([0.0, 0.0, 0.1, 0.1, 0.03, 0.2])
-    assert cube.is_success(goal + np.array([0.2, 0.1, 0.015, 0.01, 0, 0.3]), goal)  # pusher anywhere; 1.8 cm, 17 degrees
+    assert cube.is_success(goal + np.array([0.2, 0.1, 0.015, 0.01, 0, 0.3]), goal)  # 1.8 cm, 17 degrees
     assert not cube.is_success(goal + np.array([0, 0, 0.025, 0, 0, 0]), goal)
     assert not cube.is_success(goal + np.array([0, 0, 0, 0, 0, 0.4]), goal)
     assert cube.is_success(goal + np.array([0, 0, 0, 0, 0, 2 * np.pi]), goal)
