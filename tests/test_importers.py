@@ -215,3 +215,13 @@ def test_a_minari_dataset_jepaworld_cannot_read_says_why(tmp_path, kwargs, messa
     with pytest.raises(DatasetError, match=message):
         import_minari(MinariImportConfig(path=str(root), out=str(tmp_path / "x.h5"), progress=False))
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_model_trained_on_imported_data_is_not_evaluated_without_an_env(tmp_path, capsys):
+    data = tmp_path / "episodes.h5"
+    assert main(["data", "import-minari", str(write_minari(tmp_path / "minari")), "--out", str(data)]) == 0
+    model = ["--encoder-width", "8", "--predictor-width", "32", "--latent-dim", "16", "--frameskip", "2"]
+    train = ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "8"]
+    assert main([*train, *model, "--history", "2", "--no-progress", "--device", "cpu"]) == 0
+    assert main(["eval", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "eval")]) == 2
+    assert "was trained on imported data (minari:test/pixels-v0), not on an env; give --env" in capsys.readouterr().err

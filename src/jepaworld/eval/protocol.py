@@ -162,16 +162,15 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
     model, info = load_checkpoint(config.checkpoint, device)
     frameskip = info.model.frameskip
     env_id = config.env or info.env_id
-    if env_id.startswith("videos:"):
+    if env_id.split(":")[0] in ("videos", "lerobot", "minari"):
         raise ValueError(
-            f"{info.path} was trained on videos without actions ({env_id}); give --env for an env to plan in"
+            f"{info.path} was trained on imported data ({env_id}), not on an env; give --env for an env to plan in"
         )
     env_kwargs = (
         parse_env_kwargs(config.env_kwargs)
         if config.env_kwargs
         else info.extra.get("data_extra", {}).get("env_kwargs", {})
     )
-    env_kwargs = {k: v for k, v in env_kwargs.items() if k not in ("goal_mode", "terminate_on_success")}
     env = make_env(env_id, info.model.image_size, max_episode_steps=config.max_steps, **env_kwargs)
     if env.action_space.shape[0] != info.model.env_action_dim:
         raise ValueError(
