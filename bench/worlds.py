@@ -1,0 +1,129 @@
+"""Benchmark: the recipe for each world (Push-T, Reacher, Cube): collect -> train -> evaluate, timed.
+
+Runs the same commands as the README, through the CLI, and writes ``bench/results/world-NAME.json``
+and a markdown table beside it: success with its 95% interval next to the random floor on the same
+held-out pairs, wall time of each phase, peak memory of training.
+
+    python bench/worlds.py push-t [--out runs/bench/push-t]
+    python bench/worlds.py push-t --from-run runs/bench/push-t   # summarise a run made by these commands
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RECIPES = {
+    "push-t": {
+        "collect": ["--env", "jepaworld/PushT-v0", "--episodes", "1500", "--steps", "100"],
+        "train": ["--steps", "8000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50"],
+    },
+    "reacher": {
+        "collect": ["--env", "jepaworld/Reacher-v0", "--episodes", "1000", "--steps", "100"],
+        "train": ["--steps", "4000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "eval": ["--episodes", "100", "--max-steps", "100"],
+    },
+    "cube": {
+        "collect": ["--env", "jepaworld/Cube-v0", "--episodes", "1500", "--steps", "100"],
+        "train": ["--steps", "6000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50"],
+    },
+}
+
+
+def _jepaworld(*args: str) -> float:
+    """Run one CLI command -> its wall time in seconds."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "jepaworld", *args, "--no-progress"], check=True)
+    return time.perf_counter() - start
+
+
+def run(name: str, out: Path) -> dict:
+    recipe = RECIPES[name]
+    seconds = {
+        "collect": _jepaworld("collect", *recipe["collect"], "--out", str(out / "data.h5"), "--overwrite"),
+        "train": _jepaworld("train", "--data", str(out / "data.h5"), "--out", str(out / "run"), *recipe["train"]),
+        "eval": _jepaworld("eval", "--checkpoint", str(out / "run"), *recipe["eval"], "--out", str(out / "eval")),
+    }
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return summarise(name, out, seconds, peak_mb)
+
+
+def summarise(name: str, out: Path, seconds: dict, peak_mb: float | None) -> dict:
+    results = json.loads((out / "eval" / "results.json").read_text())
+    rows = {row["agent"]: row for row in results["rows"]}
+    trivial = sum(e["success"] and e["steps"] == 0 for e in results["episodes_detail"]["world_model"])
+    return {
+        "world": name,
+        "env": results["env"],
+        "recipe": RECIPES[name],
+        "success_rate": results["success_rate"],
+        "success_ci95": results["success_ci95"],
+        "random_success_rate": results["random_success_rate"],
+        "pairs_solved_at_the_start": trivial,
+        "mean_final_distance": results["mean_final_distance"],
+        "plan_ms_per_step_median": results["plan_ms_per_step_median"],
+        "train_steps": results["train_steps"],
+        "train_seconds": results["train_seconds"],
+        "phase_seconds": seconds,
+        "peak_rss_mb": peak_mb,
+        "goal_offset": results["goal_offset"],
+        "episodes": results["episodes"],
+        "rows": list(rows.values()),
+        "checkpoint": results["checkpoint"],
+    }
+
+
+def markdown(report: dict) -> str:
+    low, high = report["success_ci95"]
+    goals = f"{report['goal_offset']} data-policy steps ahead" if report["goal_offset"] else "the env's own"
+    seconds = ", ".join(f"{k} {v:.0f} s" for k, v in report["phase_seconds"].items() if v is not None)
+    return "\n".join(
+        [
+            f"# {report['env']}: {report['episodes']} held-out start/goal pairs, goals {goals}",
+            "",
+            "| agent | success | 95% CI |",
+            "|---|---|---|",
+            *[
+                f"| {r['agent']} | {100 * r['success_rate']:.1f}% | "
+                f"[{100 * r['success_ci95'][0]:.1f}, {100 * r['success_ci95'][1]:.1f}] |"
+                for r in report["rows"]
+            ],
+            "",
+            f"world model {100 * report['success_rate']:.1f}% [{100 * low:.1f}, {100 * high:.1f}]; "
+            f"{report['pairs_solved_at_the_start']} pairs were solved at the start; "
+            f"training {report['train_steps']} steps in {report['train_seconds']:.0f} s; {seconds}",
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("world", choices=sorted(RECIPES))
+    parser.add_argument("--out", default=None, help="run directory (default: runs/bench/WORLD)")
+    parser.add_argument("--from-run", default=None, help="summarise this run directory instead of running")
+    parser.add_argument("--collect-seconds", type=float, default=None, help="with --from-run: measured collect time")
+    parser.add_argument("--peak-rss-mb", type=float, default=None, help="with --from-run: measured peak memory")
+    args = parser.parse_args()
+    if args.from_run:
+        report = summarise(
+            args.world, Path(args.from_run), {"collect": args.collect_seconds, "train": None}, args.peak_rss_mb
+        )
+    else:
+        report = run(args.world, Path(args.out or f"runs/bench/{args.world}"))
+    target = HERE / "results" / f"world-{args.world}.json"
+    target.write_text(json.dumps(report, indent=2) + "\n")
+    target.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
