@@ -75,3 +75,10 @@ def test_inspecting_something_that_is_not_an_episode_file_is_a_clear_error(tmp_p
     assert "not an HDF5 file; expected a jepaworld episode file" in capsys.readouterr().err
     assert main(["data", "inspect", str(tmp_path / "missing.h5")]) == 2
     assert "missing.h5" in capsys.readouterr().err
+
+
+def test_coverage_axes_must_name_two_state_quantities(tiny_data, tmp_path):
+    with pytest.raises(ValueError, match=r"axes: give two state quantities \(x then y\), got \['agent_x'\]"):
+        InspectConfig(path=tiny_data, axes=("agent_x",))
+    with pytest.raises(ValueError, match=r"axes: expected two of the state quantities \['agent_x', 'agent_y'\]"):
+        inspect_episodes(InspectConfig(path=tiny_data, out=str(tmp_path), axes=("agent_x", "speed")))
