@@ -105,6 +105,29 @@ def test_sigreg_gradient_pushes_collapsed_latents_apart():
     assert z.std().item() > 10 * start
 
 
+def test_rollout_loss_scores_open_loop_predictions():
+    """rollout_steps=K adds the error of the last K latents imagined from the ones before them."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY_MODEL, history=4, rollout_steps=2)
+    model = build_world_model(config)
+    batch = {
+        "frames": torch.randint(0, 255, (8, 5, 3, 64, 64), dtype=torch.uint8),
+        "actions": torch.randn(8, 4, config.action_dim),
+    }
+    loss, metrics = model.loss(batch)
+    z = model.encode(batch["frames"])
+    imagined = model.rollout(z[:, :3], batch["actions"][:, 2:], past_actions=batch["actions"][:, :2])
+    expected = torch.nn.functional.mse_loss(imagined, z[:, 3:]).item()
+    assert metrics["rollout"] == pytest.approx(expected, rel=1e-4)
+    assert loss.item() == pytest.approx(metrics["pred"] + 0.1 * metrics["sigreg"] + expected, rel=1e-4)
+    loss.backward()
+    assert model.predictor.head.weight.grad.abs().sum() > 0
+    one_step = {"frames": batch["frames"][:, :3], "actions": batch["actions"][:, :2]}
+    assert "rollout" not in build_world_model(TINY_MODEL).loss(one_step)[1]
+    with pytest.raises(ValueError, match=r"rollout_steps must be in \[0, history - 1 = 3\], got 4"):
+        dataclasses.replace(config, rollout_steps=4)
+
+
 def test_config_checks_are_specific():
     with pytest.raises(ValueError, match="encoder must be one of"):
         ModelConfig(encoder="resnet")

@@ -35,6 +35,9 @@ class ModelConfig:
     image_size: int = option(64, "frame height and width, pixels")
     sigreg_weight: float = option(0.1, "lambda: weight of SIGReg in the loss")
     sigreg_projections: int = option(256, "random directions SIGReg tests per step")
+    rollout_steps: int = option(
+        0, "also train on the last K latents imagined open-loop from the ones before them (0: one-step only)"
+    )
     env_action_dim: int = option(2, "action size of the env, 0 for videos (filled from the data)", cli=False)
 
     def __post_init__(self) -> None:
@@ -52,6 +55,10 @@ class ModelConfig:
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         check(self.env_action_dim >= 0, f"env_action_dim must be >= 0 (0: action-free), got {self.env_action_dim}")
         check(self.sigreg_weight >= 0, f"sigreg_weight must be >= 0, got {self.sigreg_weight}")
+        check(
+            0 <= self.rollout_steps < self.history,
+            f"rollout_steps must be in [0, history - 1 = {self.history - 1}], got {self.rollout_steps}",
+        )
 
     @property
     def action_dim(self) -> int:
@@ -85,11 +92,13 @@ class WorldModel(nn.Module):
         history: int,
         action_dim: int,
         sigreg_weight: float,
+        rollout_steps: int = 0,
     ) -> None:
         super().__init__()
         self.encoder, self.projector, self.predictor = encoder, projector, predictor
         self.regulariser = regulariser
         self.history, self.action_dim, self.sigreg_weight = history, action_dim, sigreg_weight
+        self.rollout_steps = rollout_steps
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """Frames ``[B, T, C, H, W]`` (uint8 or float in [0, 1]) -> latents ``[B, T, D]``."""
@@ -146,7 +155,10 @@ class WorldModel(nn.Module):
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """batch ``frames [B, T+1, C, H, W]``, ``actions [B, T, A]`` -> (loss, metrics).
 
-        Teacher-forced: output ``t`` predicts latent ``t + 1`` from latents ``<= t``.
+        Teacher-forced: output ``t`` predicts latent ``t + 1`` from latents ``<= t``. With
+        ``rollout_steps = K`` the last K latents are also imagined open-loop (each prediction fed back)
+        from the true ones before them, and that error is added: a model that hedges one step ahead
+        pays for it over the next ones.
         """
         frames, actions = batch["frames"], batch["actions"]
         z = self.encode(frames)  # [B, T+1, D]
@@ -154,14 +166,17 @@ class WorldModel(nn.Module):
         prediction = F.mse_loss(pred, z[:, 1:])
         regulariser = self.regulariser(z.transpose(0, 1))  # SIGReg per time step over the batch
         loss = prediction + self.sigreg_weight * regulariser
+        metrics = {"pred": prediction.item(), "sigreg": regulariser.item()}
+        k = min(self.rollout_steps, z.shape[1] - 2)
+        if k > 0:
+            c = z.shape[1] - k  # context frames; actions[:, c - 1 :] lead to the K imagined ones
+            imagined = self.rollout(z[:, :c], actions[:, c - 1 :], past_actions=actions[:, : c - 1])
+            rollout = F.mse_loss(imagined, z[:, c:])
+            loss = loss + rollout
+            metrics["rollout"] = rollout.item()
         with torch.no_grad():
             z_std = z.flatten(0, 1).std(0).mean()
-        return loss, {
-            "loss": loss.item(),
-            "pred": prediction.item(),
-            "sigreg": regulariser.item(),
-            "z_std": z_std.item(),
-        }
+        return loss, {"loss": loss.item(), **metrics, "z_std": z_std.item()}
 
     @torch.no_grad()
     def surprise(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
@@ -204,4 +219,5 @@ def build_world_model(config: ModelConfig) -> WorldModel:
         history=config.history,
         action_dim=config.action_dim,
         sigreg_weight=config.sigreg_weight,
+        rollout_steps=config.rollout_steps,
     )
