@@ -30,6 +30,7 @@ RECIPES: dict[str, tuple[dict, dict]] = {
     "wide": ({"encoder_width": 32}, {}),
     "big": ({"encoder_width": 32, "predictor_width": 256, "predictor_depth": 4}, {}),
     "big-rollout4": ({"encoder_width": 32, "predictor_width": 256, "predictor_depth": 4, "rollout_steps": 4}, {}),
+    "big-history10": ({"encoder_width": 32, "predictor_width": 256, "predictor_depth": 4, "history": 10}, {}),
     "sigreg0.02": ({"sigreg_weight": 0.02}, {}),
     "history10": ({"history": 10}, {}),
     "history10-rollout4": ({"history": 10, "rollout_steps": 4}, {}),

@@ -25,6 +25,28 @@ RECIPES = {
         "train": ["--steps", "8000", "--batch-size", "64", "--checkpoint-every", "1000"],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50"],
     },
+    # The GPU recipe (one H100): a wider encoder and predictor, batches of 256, stopped by its 300 s budget
+    # at step 1500 there (window sampling from the episode file on the CPU bounds the step rate).
+    "push-t-gpu": {
+        "collect": ["--env", "jepaworld/PushT-v0", "--episodes", "1500", "--steps", "100"],
+        "train": [
+            "--steps",
+            "1500",
+            "--batch-size",
+            "256",
+            "--encoder-width",
+            "32",
+            "--predictor-width",
+            "256",
+            "--predictor-depth",
+            "4",
+            "--checkpoint-every",
+            "500",
+            "--device",
+            "cuda",
+        ],
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--device", "cuda"],
+    },
     "reacher": {
         "collect": ["--env", "jepaworld/Reacher-v0", "--episodes", "1000", "--steps", "100"],
         "train": ["--steps", "4000", "--batch-size", "64", "--checkpoint-every", "1000"],
