@@ -39,10 +39,9 @@ RECIPES: dict[str, tuple[dict, dict]] = {
 
 
 def run_recipe(name: str, clips: str, pairs_dir: str, out: str, steps: int, batch_size: int, device: str) -> dict:
-
     from jepaworld.cli.physics import PHYSICS_MODEL
     from jepaworld.envs import physics_suite
-    from jepaworld.eval.physics import load_pairs, score_pairs, world_model_surprise
+    from jepaworld.eval.physics import accuracy, load_pairs, score_pairs, world_model_surprise
     from jepaworld.train import TrainConfig, load_checkpoint, resolve_device, train
 
     model_overrides, train_overrides = RECIPES[name]
@@ -61,11 +60,9 @@ def run_recipe(name: str, clips: str, pairs_dir: str, out: str, steps: int, batc
     model, info = load_checkpoint(checkpoint, resolve_device(device))
     pairs, _ = load_pairs(pairs_dir, info.model.image_size, physics_suite.FPS)
     scored = score_pairs(world_model_surprise(model, resolve_device(device)), pairs)
-    manifest = {e["name"]: e for e in json.loads((Path(pairs_dir) / "pairs.json").read_text())["pairs"]}
-    variants: dict[str, list[bool]] = {}
-    for row in scored["rows"]:
-        variant = f"{row['violation']}/{manifest.get(row['name'], {}).get('variant', '?')}"
-        variants.setdefault(variant, []).append(row["max"][1] > row["max"][0])
+    rows = [{**row, "variant": f"{row['violation']}/{row['variant'] or '?'}"} for row in scored["rows"]]
+    by_variant = accuracy(rows, "max", by="variant")
+    del by_variant["overall"]
     return {
         "recipe": name,
         "model": model_overrides,
@@ -73,7 +70,7 @@ def run_recipe(name: str, clips: str, pairs_dir: str, out: str, steps: int, batc
         "train_seconds": info.train_seconds,
         "by_type": {k: v["accuracy"] for k, v in scored["by_max"].items()},
         "overall_ci95": scored["by_max"]["overall"]["ci95"],
-        "by_variant": {k: sum(v) / len(v) for k, v in sorted(variants.items())},
+        "by_variant": {k: v["accuracy"] for k, v in sorted(by_variant.items())},
     }
 
 

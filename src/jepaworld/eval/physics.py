@@ -32,13 +32,15 @@ PAIR_SEED_BASE = 2**31
 
 @dataclass(frozen=True)
 class VideoPair:
-    """Frames ``[T, H, W, 3]`` uint8 of both videos (same length), the violation type and the event frame."""
+    """Frames ``[T, H, W, 3]`` uint8 of both videos (same length), the violation type, the event frame
+    and, where the manifest names it, the variant (``vanish``, ``stop``, ...)."""
 
     name: str
     violation: str
     possible: np.ndarray
     impossible: np.ndarray
     event: int
+    variant: str = ""
 
 
 def write_training_clips(path: str | os.PathLike, clips: int, seed: int, progress: bool = True) -> Path:
@@ -122,7 +124,7 @@ def load_pairs(folder: str | os.PathLike, size: int, fps: float | None) -> tuple
             continue
         entry = manifest.get(name, {})
         event = int(entry["event"]) if "event" in entry else _first_difference(a, b)
-        pairs.append(VideoPair(name, entry.get("violation", "unlabelled"), a, b, event))
+        pairs.append(VideoPair(name, entry.get("violation", "unlabelled"), a, b, event, entry.get("variant", "")))
     return pairs, skipped
 
 
@@ -151,6 +153,7 @@ def score_pairs(surprise: SurpriseFn, pairs: list[VideoPair]) -> dict:
             {
                 "name": pair.name,
                 "violation": pair.violation,
+                "variant": pair.variant,
                 "event": pair.event,
                 "max": [float(s_possible[after].max()), float(s_impossible[after].max())],
                 "mean": [float(s_possible[after].mean()), float(s_impossible[after].mean())],
@@ -159,17 +162,19 @@ def score_pairs(surprise: SurpriseFn, pairs: list[VideoPair]) -> dict:
     return {
         "pairs": len(rows),
         "chance": 0.5,
-        "by_max": _accuracy(rows, "max"),
-        "by_mean": _accuracy(rows, "mean"),
+        "by_max": accuracy(rows, "max"),
+        "by_mean": accuracy(rows, "mean"),
         "rows": rows,
     }
 
 
-def _accuracy(rows: list[dict], key: str) -> dict:
+def accuracy(rows: list[dict], key: str, by: str = "violation") -> dict:
+    """Share of ``score_pairs`` rows whose impossible video is the more surprising by ``key`` (max or
+    mean), per value of ``by`` (violation or variant) and overall, with 95% Wilson intervals."""
     groups: dict[str, list[bool]] = {}
     for row in rows:
         correct = row[key][1] > row[key][0]
-        groups.setdefault(row["violation"], []).append(correct)
+        groups.setdefault(row[by], []).append(correct)
         groups.setdefault("overall", []).append(correct)
     out = {}
     for group, hits in groups.items():
