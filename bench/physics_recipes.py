@@ -35,6 +35,8 @@ RECIPES: dict[str, tuple[dict, dict]] = {
     "history10": ({"history": 10}, {}),
     "history10-rollout4": ({"history": 10, "rollout_steps": 4}, {}),
     "vit": ({"encoder": "vit", "encoder_width": 128}, {}),
+    "motion0.1": ({"motion_sigreg_weight": 0.1}, {}),
+    "motion0.3": ({"motion_sigreg_weight": 0.3}, {}),
 }
 
 

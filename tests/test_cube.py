@@ -58,3 +58,23 @@ def test_a_bad_goal_or_action_is_a_clear_error(env):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="Cube action: expected 2 finite velocities"):
         env.unwrapped.step(np.array([np.nan, 1.0]))
+
+
+def test_data_policy_goals_need_the_cube_to_move():
+    """Held-out pair 9 left the cube within tolerance after 25 data-policy steps: the goal comes later."""
+    from jepaworld.data import HELD_OUT_SEED_BASE
+    from jepaworld.envs.adapter import make_env
+    from jepaworld.eval.goals import make_goal_task
+
+    env = make_env(CUBE_ID, max_episode_steps=100)
+    task = make_goal_task(env, goal_offset=25, state_key="state", success_radius=0.0, momentum=0.9)
+    seed = HELD_OUT_SEED_BASE + 9
+    start = env.reset(seed=seed)[1]["state"].astype(np.float64)
+    policy = data_policy(env, np.random.default_rng(seed))
+    for _ in range(25):
+        info = env.step(policy())[-1]
+    assert env.unwrapped.is_success(start, info["state"].astype(np.float64))  # the old goal needed no motion
+    _, info, goal = task.reset(env, seed)
+    np.testing.assert_allclose(info["state"], start, atol=1e-6)  # the episode starts where it did
+    assert not task.met(start, goal.state) and not info["is_success"]
+    env.close()

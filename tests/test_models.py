@@ -133,3 +133,26 @@ def test_config_checks_are_specific():
         ModelConfig(encoder="resnet")
     with pytest.raises(ValueError, match="history must be >= 1, got 0"):
         ModelConfig(history=0)
+
+
+def test_motion_sigreg_tests_what_changes_within_each_window():
+    """motion_sigreg_weight adds SIGReg of each window's latents minus their window mean: a static clip,
+    whatever it shows, has no within-window spread and fails that test."""
+    config = dataclasses.replace(TINY_MODEL, history=4, motion_sigreg_weight=0.5)
+    model = build_world_model(config)
+    frames = torch.randint(0, 255, (16, 5, 3, 64, 64), dtype=torch.uint8)
+    batch = {"frames": frames, "actions": torch.randn(16, 4, config.action_dim)}
+    torch.manual_seed(1)
+    loss, metrics = model.loss(batch)
+    torch.manual_seed(1)
+    z = model.encode(frames)
+    expected = [model.regulariser(z.transpose(0, 1)), model.regulariser((z - z.mean(1, keepdim=True)).transpose(0, 1))]
+    assert metrics["motion_sigreg"] == pytest.approx(expected[1].item(), rel=1e-4)
+    assert loss.item() == pytest.approx(metrics["pred"] + 0.1 * metrics["sigreg"] + 0.5 * expected[1].item(), rel=1e-4)
+    static = {**batch, "frames": frames[:, :1].expand(-1, 5, -1, -1, -1)}
+    assert model.loss(static)[1]["motion_sigreg"] > 1.2 * metrics["motion_sigreg"]
+    loss.backward()
+    assert model.encoder.net[0].weight.grad.abs().sum() > 0
+    assert "motion_sigreg" not in build_world_model(dataclasses.replace(config, motion_sigreg_weight=0)).loss(batch)[1]
+    with pytest.raises(ValueError, match="motion_sigreg_weight must be >= 0, got -1"):
+        dataclasses.replace(config, motion_sigreg_weight=-1.0)

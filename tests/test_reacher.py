@@ -33,16 +33,33 @@ def test_the_own_goal_is_the_target_and_its_image_shows_the_arm_there(env):
     np.testing.assert_array_equal(env.render(), frame)  # the simulator was put back
     env._sim.set_state(np.concatenate([goal[2:], env._sim.data.qpos[2:]]), env._sim.data.qvel)
     np.testing.assert_array_equal(env.render(), picture)
-    assert env._info()["is_success"]
+    assert env._info()["reached"]
 
 
-def test_success_is_the_fingertip_within_the_radius(env):
+def test_reached_is_the_fingertip_within_the_radius(env):
     env.reset(seed=0)
     state = env.state
     env._goal = state + np.array([0.049, 0, 0.5, 0.5])  # joints differ: only the fingertip counts
-    assert env._info()["is_success"]
+    assert env._info()["reached"]
     env._goal = state + np.array([0.051, 0, 0, 0])
-    assert not env._info()["is_success"]
+    assert not env._info()["reached"]
+
+
+def test_success_is_arriving_and_staying_not_sweeping_past(env, monkeypatch):
+    monkeypatch.setattr(env, "hold_steps", 3)  # one env per module: closing a second one stops osmesa
+    _, info = env.reset(seed=0, options={"goal": np.array([0.9, 0.9, 0.0, 0.0])})  # out of reach
+    assert not info["reached"] and info["held_steps"] == 0
+    held = []
+    env._goal = np.concatenate([env.state[:2], [0.0, 0.0]])  # the fingertip is on the goal now
+    for _ in range(4):
+        info = env.step(np.zeros(2, np.float32))[-1]  # no torque: the arm stays (it was at rest)
+        held.append((info["held_steps"], info["is_success"]))
+    assert held == [(1, False), (2, False), (3, True), (4, True)]
+    env._goal = np.array([env.state[0] + 0.2, env.state[1], 0.0, 0.0])  # it left: the count restarts
+    info = env.step(np.zeros(2, np.float32))[-1]
+    assert (info["held_steps"], info["is_success"]) == (0, False)
+    with pytest.raises(ValueError, match="hold_steps must be >= 1"):
+        gym.make(REACHER_ID, hold_steps=0)
 
 
 def test_the_arm_moves_under_torques_and_the_frames_show_it(env):
@@ -55,3 +72,20 @@ def test_the_arm_moves_under_torques_and_the_frames_show_it(env):
         env.step(np.array([np.inf, 0.0]))
     with pytest.raises(ValueError, match=r"Reacher reset goal: expected \[fingertip x"):
         env.reset(seed=0, options={"goal": [0.1, 0.1]})
+
+
+def test_the_data_policy_arrives_at_poses_and_stays_there(env):
+    """Unlike random torques (the arm flails at ~10 rad/s), noisy reaching shows arriving and stopping."""
+    from jepaworld.envs.policies import data_policy
+    from jepaworld.envs.reacher import forward_kinematics
+
+    env.reset(seed=3)
+    policy = data_policy(env, np.random.default_rng(3))
+    slow, ends = 0, []
+    for _ in range(300):
+        env.step(policy())
+        slow += np.linalg.norm(env.joint_velocities) < 1.0
+        if policy.steps_left == 0:  # the end of one reach: how close to its pose?
+            ends.append(np.linalg.norm(env.state[:2] - forward_kinematics(policy.target)))
+    assert slow > 60 and len(ends) >= 8
+    assert np.median(ends) < 0.05

@@ -125,6 +125,43 @@ class PushingDataPolicy:
         return agent + self.geometry.reach * side
 
 
+class ReachingDataPolicy:
+    """Noisy reaching for a jointed arm: PD control of the joint angles towards a random reachable pose,
+    held for a random while, then the next; momentum noise throughout.
+
+    Random torques keep an arm flailing at full speed, so its data hardly shows one arriving and
+    stopping, which is what a reaching goal asks for; this policy shows both, as an expert would.
+    ``sample_pose(rng) -> joints``, ``env.joints`` and ``env.joint_velocities`` come from the env;
+    ``wraps`` marks the joints that turn freely (the error goes the short way round), the others have
+    limits (the error goes the way that stays inside them).
+    """
+
+    def __init__(
+        self,
+        env,
+        rng: np.random.Generator,
+        wraps: tuple[bool, ...],
+        gains: tuple[float, float] = (3.0, 0.2),
+        noise: float = 0.15,
+    ) -> None:
+        self.env, self.rng, self.gains, self.wraps = env, rng, gains, np.asarray(wraps)
+        self.noise = MomentumRandomPolicy(-np.ones(2), np.ones(2), beta=0.8, scale=noise, rng=rng)
+        self.target, self.steps_left = np.zeros(2), 0
+
+    def reset(self) -> None:
+        self.steps_left = 0
+
+    def __call__(self) -> np.ndarray:
+        if self.steps_left <= 0:
+            self.target, self.steps_left = self.env.sample_pose(self.rng), int(self.rng.integers(10, 31))
+        self.steps_left -= 1
+        error = self.target - self.env.joints
+        error = np.where(self.wraps, (error + np.pi) % (2 * np.pi) - np.pi, error)
+        kp, kd = self.gains
+        action = kp * error - kd * self.env.joint_velocities + self.noise()
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
 def data_policy(env, rng: np.random.Generator, momentum: float = 0.9):
     """The env's own data policy where it has one (``env.unwrapped.data_policy(rng)``), else momentum-random."""
     unwrapped = env.unwrapped

@@ -8,7 +8,9 @@ Two sources, one interface:
   policy (seeded by the episode) for ``offset`` steps, keep that frame and ``info[state_key]``,
   reset with the same seed and plan. Success is ``|info[state_key] - goal state| <= radius``, or the
   env's own ``is_success`` for envs that take the goal at reset (``options={"goal": state}``). The
-  goal is reachable by construction, as LeWM draws goals from data trajectories.
+  goal is reachable by construction, as LeWM draws goals from data trajectories. A goal must need
+  motion: where the start already meets it (the data policy missed the object, or moved it back),
+  the policy runs on, up to ``MAX_GOAL_STEPS`` x ``offset`` steps, until it does not.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from jepaworld.envs.policies import data_policy
 
 #: Data-policy steps to a goal for envs without a goal of their own (``--goal-offset 0``).
 DEFAULT_GOAL_OFFSET = 25
+#: At most this many times ``offset`` data-policy steps are taken looking for a goal the start does not meet.
+MAX_GOAL_STEPS = 4
 
 
 @dataclass(frozen=True)
@@ -50,16 +54,29 @@ class GoalTask:
             state = info.get("goal")
             return obs, info, Goal(env.goal_frame(), None if state is None else np.asarray(state, np.float64))
         frame, info = env.reset(seed=seed)
+        start = info_state(info, self.state_key)
         policy = data_policy(env, np.random.default_rng(seed), self.momentum)
-        for _ in range(self.offset):
+        for step in range(1, MAX_GOAL_STEPS * self.offset + 1):
             frame, _, terminated, truncated, info = env.step(policy())
-            if terminated or truncated:
+            if (
+                terminated
+                or truncated
+                or (step >= self.offset and not self.met(start, info_state(info, self.state_key)))
+            ):
                 break
         goal = Goal(frame, info_state(info, self.state_key))
         # jepaworld's envs take the goal, so that their own is_success, reward and GIFs agree with it
         options = {"goal": goal.state} if env.has_goal_frame else None
         obs, info = env.reset(seed=seed, options=options)
         return obs, info, goal
+
+    def met(self, state: np.ndarray, goal: np.ndarray) -> bool:
+        """Whether ``state`` already meets the goal state ``goal``: within the radius, or the env's own
+        ``is_success(state, goal)`` where success is the env's to judge and it has one."""
+        if self.radius is not None:
+            return bool(np.linalg.norm(state - goal) <= self.radius)
+        test = getattr(self.env_unwrapped, "is_success", None)
+        return bool(test(state, goal)) if callable(test) else False
 
     def judge(self, info: dict[str, Any], goal: Goal) -> tuple[bool, float]:
         """-> (success, distance to the goal state; NaN where there is no state to measure)."""

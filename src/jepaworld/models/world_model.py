@@ -38,6 +38,9 @@ class ModelConfig:
     rollout_steps: int = option(
         0, "also train on the last K latents imagined open-loop from the ones before them (0: one-step only)"
     )
+    motion_sigreg_weight: float = option(
+        0.0, "weight of SIGReg on each window's latents minus their window mean: what moves must be encoded"
+    )
     env_action_dim: int = option(2, "action size of the env, 0 for videos (filled from the data)", cli=False)
 
     def __post_init__(self) -> None:
@@ -55,6 +58,7 @@ class ModelConfig:
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         check(self.env_action_dim >= 0, f"env_action_dim must be >= 0 (0: action-free), got {self.env_action_dim}")
         check(self.sigreg_weight >= 0, f"sigreg_weight must be >= 0, got {self.sigreg_weight}")
+        check(self.motion_sigreg_weight >= 0, f"motion_sigreg_weight must be >= 0, got {self.motion_sigreg_weight}")
         check(
             0 <= self.rollout_steps < self.history,
             f"rollout_steps must be in [0, history - 1 = {self.history - 1}], got {self.rollout_steps}",
@@ -93,12 +97,13 @@ class WorldModel(nn.Module):
         action_dim: int,
         sigreg_weight: float,
         rollout_steps: int = 0,
+        motion_sigreg_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.encoder, self.projector, self.predictor = encoder, projector, predictor
         self.regulariser = regulariser
         self.history, self.action_dim, self.sigreg_weight = history, action_dim, sigreg_weight
-        self.rollout_steps = rollout_steps
+        self.rollout_steps, self.motion_sigreg_weight = rollout_steps, motion_sigreg_weight
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """Frames ``[B, T, C, H, W]`` (uint8 or float in [0, 1]) -> latents ``[B, T, D]``."""
@@ -167,6 +172,10 @@ class WorldModel(nn.Module):
         regulariser = self.regulariser(z.transpose(0, 1))  # SIGReg per time step over the batch
         loss = prediction + self.sigreg_weight * regulariser
         metrics = {"pred": prediction.item(), "sigreg": regulariser.item()}
+        if self.motion_sigreg_weight > 0:
+            motion = self.regulariser((z - z.mean(1, keepdim=True)).transpose(0, 1))
+            loss = loss + self.motion_sigreg_weight * motion
+            metrics["motion_sigreg"] = motion.item()
         k = min(self.rollout_steps, z.shape[1] - 2)
         if k > 0:
             c = z.shape[1] - k  # context frames; actions[:, c - 1 :] lead to the K imagined ones
@@ -220,4 +229,5 @@ def build_world_model(config: ModelConfig) -> WorldModel:
         action_dim=config.action_dim,
         sigreg_weight=config.sigreg_weight,
         rollout_steps=config.rollout_steps,
+        motion_sigreg_weight=config.motion_sigreg_weight,
     )
