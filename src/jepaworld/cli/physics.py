@@ -26,9 +26,9 @@ from jepaworld.train import TrainConfig, load_checkpoint, resolve_device, train
 
 #: The demo's world model: action-free, one frame per step, a longer context than the planning default
 #: (a ball hidden behind a screen must still be in the predictor's window when it should come out).
-#: The demo's model. ``motion_sigreg_weight``: without it the encoder keeps what differs between clips (the
-#: screen, the colours) and all but drops the moving ball, and the predictor learns little beyond copying
-#: the last latent (vanish and stop at 0%); with it every variant of the suite scores 100% (README).
+#: ``motion_sigreg_weight``: without it the encoder keeps what differs between clips (the screen, the
+#: colours) and all but drops the moving ball, and the predictor learns little beyond copying the last
+#: latent (vanish and stop at 0%); with it every variant of the suite scores 100% (README).
 PHYSICS_MODEL = ModelConfig(history=6, frameskip=1, env_action_dim=0, motion_sigreg_weight=0.1)
 
 
