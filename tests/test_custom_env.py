@@ -107,6 +107,9 @@ def test_collect_refuses_a_state_key_the_env_does_not_have_and_writes_nothing(tm
 def test_eval_without_a_way_to_judge_success_says_what_to_give(tmp_path, capsys, puck_run):
     assert main(["eval", "--checkpoint", puck_run, "--env", PUCK, "--episodes", "1", "--out", str(tmp_path)]) == 2
     assert "success then needs --state-key KEY" in capsys.readouterr().err
+    argv = ["eval", "--checkpoint", puck_run, "--env", PUCK, "--plan-context", "4", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "--plan-context 4: " in (err := capsys.readouterr().err) and "expected 1..3" in err
 
 
 @pytest.fixture(scope="module")

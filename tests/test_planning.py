@@ -138,3 +138,56 @@ def test_mpc_goal_can_be_a_set_of_observations_or_a_latent():
         agent.reset(torch.zeros(2), goal_latent=torch.zeros(2))
     with pytest.raises(ValueError, match="goal set is empty"):
         agent.reset([])
+
+
+def point_mass_rollout(z, actions, past_actions=None):
+    """A point mass seen by its position only: its velocity is the last step between two positions
+    (zero when the plan starts from one frame); each action adds 0.2 to it."""
+    x, v = (z, torch.zeros_like(z)) if z.dim() == 2 else (z[:, -1], z[:, -1] - z[:, -2])
+    out = []
+    for h in range(actions.shape[1]):
+        v = v + 0.2 * actions[:, h]
+        x = x + v
+        out.append(x)
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("context", [1, 2])
+def test_mpc_with_history_stops_a_moving_mass_at_the_goal(context):
+    goal, finals = torch.tensor([3.0]), []
+    for seed in range(4):
+        cem = CEM([-1.0], [1.0], horizon=8, samples=100, iterations=5, elites=10, seed=seed)
+        agent = MPCAgent(cem, lambda obs: obs.clone(), point_mass_rollout, frameskip=1, context=context)
+        agent.reset(goal)
+        x, v = torch.zeros(1), torch.zeros(1)
+        for _ in range(40):
+            v = v + 0.2 * torch.from_numpy(agent.act(x.clone()))
+            x = x + v
+        finals.append(float((x - goal).abs()))
+    if context == 2:  # sees the velocity in its last two frames: arrives and stays
+        assert max(finals) < 0.5, finals
+    else:  # believes it starts at rest every plan: overshoots and swings
+        assert sum(finals) / len(finals) > 1.0, finals
+
+
+def test_mpc_history_is_the_boundary_latents_and_the_blocks_executed_between_them():
+    calls = []
+
+    def recording_rollout(z, actions, past_actions=None):
+        calls.append((z[0].clone(), None if past_actions is None else past_actions[0].clone()))
+        last = z[:, -1] if z.dim() == 3 else z
+        return last[:, None].expand(-1, actions.shape[1], -1)
+
+    cem = CEM([-1, -1], [1, 1], horizon=2, samples=4, iterations=1, elites=2)
+    agent = MPCAgent(cem, lambda obs: obs.clone(), recording_rollout, frameskip=2, context=3)
+    agent.reset(torch.zeros(2))
+    executed = []
+    for t in range(8):  # boundaries at env steps 0, 2, 4, 6
+        executed.append(agent.act(torch.full((2,), float(t))))
+    z, past = calls[-1]  # the plan at step 6 starts from the frames of steps 2, 4 and 6
+    torch.testing.assert_close(z[:, 0], torch.tensor([2.0, 4.0, 6.0]))
+    expected = torch.from_numpy(np.stack([np.concatenate(executed[2:4]), np.concatenate(executed[4:6])]))
+    torch.testing.assert_close(past, expected)
+    assert calls[0][1] is None  # the first plan has no past: one frame
+    with pytest.raises(ValueError, match="context"):
+        MPCAgent(cem, lambda obs: obs, recording_rollout, frameskip=1, context=0)

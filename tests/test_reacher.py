@@ -89,3 +89,13 @@ def test_the_data_policy_arrives_at_poses_and_stays_there(env):
             ends.append(np.linalg.norm(env.state[:2] - forward_kinematics(policy.target)))
     assert slow > 60 and len(ends) >= 8
     assert np.median(ends) < 0.05
+
+
+def test_the_scripted_solver_arrives_at_the_goal_pose_and_stays(env):
+    for seed in range(5):
+        _, info = env.reset(seed=100 + seed)
+        for _ in range(100):
+            _, _, terminated, _, info = env.step(env.scripted_action(info["goal"]))
+            if terminated:
+                break
+        assert info["is_success"] and info["held_steps"] >= env.hold_steps, (seed, info)

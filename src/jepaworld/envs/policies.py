@@ -155,11 +155,17 @@ class ReachingDataPolicy:
         if self.steps_left <= 0:
             self.target, self.steps_left = self.env.sample_pose(self.rng), int(self.rng.integers(10, 31))
         self.steps_left -= 1
-        error = self.target - self.env.joints
-        error = np.where(self.wraps, (error + np.pi) % (2 * np.pi) - np.pi, error)
-        kp, kd = self.gains
-        action = kp * error - kd * self.env.joint_velocities + self.noise()
+        action = joint_pd_action(self.env, self.target, self.wraps, self.gains) + self.noise()
         return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+def joint_pd_action(env, target: np.ndarray, wraps, gains: tuple[float, float] = (3.0, 0.2)) -> np.ndarray:
+    """PD torques ``[J]`` that drive ``env.joints`` to ``target``: the error goes the short way round on the
+    joints that ``wraps`` marks as turning freely; ``env.joint_velocities`` damp it. Not clipped."""
+    error = np.asarray(target) - env.joints
+    error = np.where(np.asarray(wraps), (error + np.pi) % (2 * np.pi) - np.pi, error)
+    kp, kd = gains
+    return kp * error - kd * env.joint_velocities
 
 
 def data_policy(env, rng: np.random.Generator, momentum: float = 0.9):

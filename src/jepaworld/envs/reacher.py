@@ -104,6 +104,13 @@ class ReacherEnv(gym.Env):
 
         return ReachingDataPolicy(self, rng, wraps=(True, False))  # the elbow stops at +-3 rad
 
+    def scripted_action(self, goal) -> np.ndarray:
+        """The scripted solver: PD control of the joints to the goal's pose (the data policy, without noise)."""
+        from jepaworld.envs.policies import joint_pd_action
+
+        action = joint_pd_action(self, np.asarray(goal)[2:4], (True, False))
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
     @property
     def goal(self) -> np.ndarray:
         return self._goal.copy()

@@ -55,11 +55,13 @@ def model_functions(
         obs = torch.as_tensor(np.ascontiguousarray(frame)).permute(2, 0, 1)[None, None].to(device)
         return model.encode(obs)[0, 0].float().cpu()
 
-    def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def rollout(z0: torch.Tensor, actions: torch.Tensor, past_actions: torch.Tensor | None = None) -> torch.Tensor:
         # No inference_mode here: the gradient planner differentiates through it; sampling planners
-        # call it under their own inference_mode.
+        # call it under their own inference_mode. z0 [N, D], or a history [N, T0, D] with the model
+        # actions between its frames, past_actions [N, T0 - 1, frameskip * A] (MPCAgent with context > 1).
         held = repeat(actions, "n h a -> n h (k a)", k=frameskip).to(device)
-        return model.rollout(z0.to(device), held, context=context, predictor=predictor).float().cpu()
+        past = None if past_actions is None else past_actions.to(device)
+        return model.rollout(z0.to(device), held, past, context, predictor).float().cpu()
 
     return encode, rollout
 
@@ -67,8 +69,8 @@ def model_functions(
 class ModelAgent:
     """MPC with a planner over a world model's latents; the goal is the env's goal frame."""
 
-    def __init__(self, planner, encode, rollout, frameskip, replan_every) -> None:
-        self.mpc = MPCAgent(planner, encode, rollout, frameskip, replan_every)
+    def __init__(self, planner, encode, rollout, frameskip, replan_every, context: int = 1) -> None:
+        self.mpc = MPCAgent(planner, encode, rollout, frameskip, replan_every, context=context)
 
     @property
     def plan_seconds(self) -> list[float]:

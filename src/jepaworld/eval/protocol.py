@@ -58,7 +58,11 @@ class EvalConfig:
         0.0, "success when info[state_key] comes this close to the goal's; 0: the env's own test (is_success)"
     )
     replan_every: int = option(1, "model steps executed before re-planning")
-    plan_context: int = option(1, "latents the predictor sees while planning (1..history; 1 is fastest)")
+    plan_context: int = option(
+        1,
+        "latents a plan starts from and the predictor sees (1..history; 1 is fastest; more where motion "
+        "carries on by itself, as an arm under torques)",
+    )
     compile: bool = option(
         False, "plan with a torch.compile'd predictor (faster back-to-back plans after a one-off compile)"
     )
@@ -161,6 +165,11 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
     device = resolve_device(config.device)
     model, info = load_checkpoint(config.checkpoint, device)
     frameskip = info.model.frameskip
+    if config.plan_context > info.model.history:
+        raise ValueError(
+            f"--plan-context {config.plan_context}: {info.path} was trained with a history of {info.model.history} "
+            f"latents; expected 1..{info.model.history}"
+        )
     env_id = config.env or info.env_id
     if env_id.split(":")[0] in ("videos", "lerobot", "minari"):
         raise ValueError(
@@ -191,6 +200,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
             rollout,
             frameskip,
             config.replan_every,
+            config.plan_context,
         )
 
     records = {"world_model": _run_agent("world_model", env, seeds, config, task, make_model_agent, gif_dir=out)}

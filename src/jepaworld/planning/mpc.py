@@ -26,6 +26,10 @@ class MPCAgent:
     Planning time is recorded in ``plan_seconds`` (one entry per plan call).
     ``monitor``: scores every model step's surprise (``SurpriseMonitor``); a flagged step makes the agent
     drop its queued actions and re-plan at once when ``monitor.replan``. ``replans_on_flag`` counts those.
+    ``context``: how many observed latents a plan starts from. With 1 it starts from the latest frame
+    alone; with C > 1 from the latents of the last C model-step boundaries and the model actions executed
+    between them (``rollout_fn(z [N, C, D], actions, past_actions=[N, C - 1, frameskip * A])``): what
+    moves under momentum (an arm swung by torques) is not in one frame, it is in the frames before it.
     """
 
     def __init__(
@@ -37,16 +41,22 @@ class MPCAgent:
         replan_every: int = 1,
         warm_start: bool = True,
         monitor: SurpriseMonitor | None = None,
+        context: int = 1,
     ) -> None:
+        if context < 1:
+            raise ValueError(f"MPCAgent context: expected >= 1 observed latents, got {context}")
         self.planner, self.encode, self.rollout_fn = planner, encode, rollout_fn
         self.frameskip, self.replan_every, self.warm_start = frameskip, replan_every, warm_start
-        self.monitor = monitor
+        self.monitor, self.context = monitor, context
         self.replans_on_flag = 0
         self.plan_seconds: list[float] = []
         self.last_plan = None
         self._queue: list[np.ndarray] = []
         self._previous: torch.Tensor | None = None
         self._z_goal: torch.Tensor | None = None
+        self._seen: list[torch.Tensor] = []  # latents at the last ``context`` model-step boundaries
+        self._between: list[torch.Tensor] = []  # the model actions executed between them
+        self._block: list[np.ndarray] = []  # env actions executed since the last boundary
 
     def reset(self, goal=None, *, goal_latent: torch.Tensor | None = None) -> None:
         if (goal is None) == (goal_latent is None):
@@ -60,6 +70,7 @@ class MPCAgent:
         else:
             self._z_goal = self.encode(goal)
         self._queue, self._previous = [], None
+        self._seen, self._between, self._block = [], [], []
         self.plan_seconds.clear()
         self.replans_on_flag = 0
         if self.monitor is not None:
@@ -69,9 +80,11 @@ class MPCAgent:
         if self._z_goal is None:
             raise RuntimeError("MPCAgent.act called before reset(goal_observation)")
         at_boundary = len(self._queue) % self.frameskip == 0  # a model step ends here (or none has begun)
-        if not at_boundary or (self.monitor is None and self._queue):
-            return self._queue.pop(0)
+        watching = self.monitor is not None or self.context > 1  # every boundary is encoded
+        if not at_boundary or (not watching and self._queue):
+            return self._pop()
         z0 = self.encode(observation)
+        self._remember(z0)
         if self.monitor is not None and self.monitor.check(z0) and self.monitor.replan and self._queue:
             self._queue.clear()
             self.replans_on_flag += 1
@@ -81,7 +94,7 @@ class MPCAgent:
             if self.warm_start and self._previous is not None:
                 shifted = self._previous[self.replan_every :]
                 init = torch.cat([shifted, shifted[-1:].expand(self.replan_every, -1)])
-            result = self.planner.plan(z0, self._z_goal, self.rollout_fn, init=init)
+            result = self.planner.plan(z0, self._z_goal, self._rollout_from_history(), init=init)
             self.plan_seconds.append(time.perf_counter() - start)
             self._previous, self.last_plan = result.actions, result
             for action in result.actions[: self.replan_every].numpy():
@@ -89,4 +102,32 @@ class MPCAgent:
         if self.monitor is not None:
             block = torch.from_numpy(np.concatenate(self._queue[: self.frameskip]))  # the model action [k * A]
             self.monitor.expect(z0, block)
-        return self._queue.pop(0)
+        return self._pop()
+
+    def _pop(self) -> np.ndarray:
+        action = self._queue.pop(0)
+        self._block.append(action)
+        return action
+
+    def _remember(self, z: torch.Tensor) -> None:
+        """Keep the latest ``context`` boundary latents and the model actions between them."""
+        if self.context == 1:
+            return
+        if self._seen:
+            self._between.append(torch.from_numpy(np.concatenate(self._block)))
+        self._seen.append(z)
+        self._block = []
+        self._seen, self._between = self._seen[-self.context :], self._between[-(self.context - 1) :]
+
+    def _rollout_from_history(self) -> RolloutFn:
+        """``rollout_fn`` as planners call it (``z0 [N, D]``, actions), started from the remembered history."""
+        if len(self._seen) < 2:
+            return self.rollout_fn
+        past_z, past_a = torch.stack(self._seen[:-1]), torch.stack(self._between)
+
+        def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            n = z0.shape[0]
+            z = torch.cat([past_z.to(z0).expand(n, -1, -1), z0.unsqueeze(1)], dim=1)
+            return self.rollout_fn(z, actions, past_actions=past_a.to(actions).expand(n, -1, -1))
+
+        return rollout
