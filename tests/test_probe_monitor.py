@@ -11,7 +11,7 @@ import torch
 from jepaworld.cli.main import main
 from jepaworld.data import CollectConfig, collect
 from jepaworld.eval.monitor import MonitorConfig, run_monitor
-from jepaworld.eval.probe import ProbeConfig, fit_linear, fit_mlp, probe, r2_scores, stack_frames
+from jepaworld.eval.probe import ProbeConfig, angles_as_cos_sin, fit_linear, fit_mlp, probe, r2_scores, stack_frames
 from jepaworld.planning import PlannerConfig
 from jepaworld.planning.monitor import SurpriseMonitor
 
@@ -42,6 +42,21 @@ def test_stacked_frames_pair_each_latent_with_the_one_before():
     x, y = stack_frames(z, s, k=2)
     assert np.array_equal(x[0], [0, 1, 0, 1]) and np.array_equal(x[1], [2, 3, 0, 1])  # the start repeats
     assert y.ravel().tolist() == [0.0, 1.0, 3.0]  # the row without a state is dropped
+
+
+def test_angles_are_probed_as_cos_and_sin_which_do_not_wrap():
+    rng = np.random.default_rng(0)
+    turns = rng.uniform(-3 * np.pi, 3 * np.pi, 2000)  # a freely turning joint: several turns either way
+    z = np.stack([np.cos(turns), np.sin(turns), rng.normal(size=2000)], 1)  # latents that know the pose
+    state = np.stack([turns, z[:, 2]], 1)
+    raw = r2_scores(fit_linear(z[:1500], state[:1500], 1e-3)(z[1500:]), state[1500:])
+    assert raw[0] < 0.2 and raw[1] > 0.99  # the raw angle cannot be read off, though the pose is there
+    (expanded,), names = angles_as_cos_sin([state], ["joint", "x"], ("joint",))
+    assert names == ["joint_cos", "joint_sin", "x"]
+    r2 = r2_scores(fit_linear(z[:1500], expanded[:1500], 1e-3)(z[1500:]), expanded[1500:])
+    assert r2.min() > 0.99
+    with pytest.raises(ValueError, match=r"--angles \['yaw'\]: not quantities of this file's state; it has"):
+        angles_as_cos_sin([state], ["joint", "x"], ("yaw",))
 
 
 def test_probe_on_a_trained_checkpoint(served_checkpoint, tmp_path):

@@ -79,6 +79,7 @@ def collect(config: CollectConfig) -> Path:
             "state_key": config.state_key if state_dim else None,
             "state_names": list(getattr(env.unwrapped, "state_names", ()))
             or [f"{config.state_key}[{i}]" for i in range(state_dim)],
+            "state_angles": list(getattr(env.unwrapped, "state_angles", ())),
             "env_kwargs": kwargs,
         },
         overwrite=config.overwrite,

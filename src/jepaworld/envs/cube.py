@@ -74,6 +74,7 @@ class CubeEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
     state_names: ClassVar[tuple[str, ...]] = ("pusher_x", "pusher_y", "cube_x", "cube_y", "cube_z", "cube_yaw")
+    state_angles: ClassVar[tuple[str, ...]] = ("cube_yaw",)  # radians
 
     def __init__(
         self,

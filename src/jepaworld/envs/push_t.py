@@ -56,6 +56,7 @@ class PushTEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
     state_names: ClassVar[tuple[str, ...]] = ("agent_x", "agent_y", "block_x", "block_y", "block_angle")
+    state_angles: ClassVar[tuple[str, ...]] = ("block_angle",)  # radians
     standard_goal: ClassVar[np.ndarray] = np.array([256.0, 400.0, 256.0, 256.0, np.pi / 4])
 
     def __init__(

@@ -49,6 +49,7 @@ class ReacherEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
     state_names: ClassVar[tuple[str, ...]] = ("fingertip_x", "fingertip_y", "shoulder", "elbow")
+    state_angles: ClassVar[tuple[str, ...]] = ("shoulder", "elbow")  # radians
 
     def __init__(
         self,
@@ -147,8 +148,13 @@ class ReacherEnv(gym.Env):
     def goal_distance(state: np.ndarray, goal: np.ndarray) -> float:
         return float(np.linalg.norm(np.asarray(state)[:2] - np.asarray(goal)[:2]))
 
+    def is_success(self, state: np.ndarray, goal: np.ndarray) -> bool:
+        """Whether ``state`` has the fingertip within the radius of ``goal``'s (``info["is_success"]`` also
+        asks that it stay there ``hold_steps`` steps; a state alone cannot say how long it has been there)."""
+        return self.goal_distance(state, goal) <= self.success_radius
+
     def _reached(self) -> bool:
-        return self.goal_distance(self.state, self._goal) <= self.success_radius
+        return self.is_success(self.state, self._goal)
 
     def _info(self) -> dict[str, Any]:
         return {

@@ -101,7 +101,10 @@ def make_goal_task(env: PixelEnv, goal_offset: int, state_key: str, success_radi
     if goal_offset == 0 and env.has_goal_frame:
         return GoalTask(0, state_key, success_radius or None, momentum, env.unwrapped)
     offset = goal_offset or DEFAULT_GOAL_OFFSET
-    radius = success_radius or getattr(env.unwrapped, "success_radius", None)
+    radius = success_radius or None
+    judges_itself = env.has_goal_frame and callable(getattr(env.unwrapped, "is_success", None))
+    if radius is None and not judges_itself:  # a radius over the whole state (Two-Room: the agent's position)
+        radius = getattr(env.unwrapped, "success_radius", None)
     if radius is None and env.has_goal_frame:  # jepaworld's envs take the goal at reset and judge it themselves
         return GoalTask(offset, state_key, None, momentum, env.unwrapped)
     if radius is None:

@@ -4,6 +4,8 @@ Latents of an episode file's frames are computed once by the frozen encoder; a l
 regression, closed form) and a small MLP probe are fitted from them to the state stored with the frames
 (positions, velocities, ...) on some episodes and scored on held-out episodes: R^2 per quantity.
 A probe over ``frames = 2`` reads the latents of the frame and the one before it (velocities need two).
+Angles are probed as their cosine and sine: the number of an angle jumps where it wraps (or grows
+without bound, turn after turn), its cosine and sine do not.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class ProbeConfig:
     max_episodes: int = option(400, "use at most this many episodes of the file")
     test_fraction: float = option(0.25, "fraction of episodes held out to score the probes on")
     frames: tuple[int, ...] = option((1, 2), "probe inputs: latents of the last K frames, for each K given")
+    angles: tuple[str, ...] = option(
+        (), "state quantities that are angles (radians), probed as cos and sin; default: those the file names"
+    )
     ridge: float = option(1e-3, "ridge penalty of the linear probe (on standardised latents)")
     mlp_steps: int = option(1500, "optimizer steps of the MLP probe (0: linear only)")
     seed: int = option(0, "seed of the episode split and the MLP")
@@ -121,6 +126,23 @@ def state_names(episodes: EpisodeFile, size: int) -> list[str]:
     return list(names) if names and len(names) == size else [f"state_{i}" for i in range(size)]
 
 
+def angles_as_cos_sin(states: list[np.ndarray], names: list[str], angles) -> tuple[list[np.ndarray], list[str]]:
+    """Each angle column (radians) of every ``[L, S]`` state becomes two, ``NAME_cos`` and ``NAME_sin``."""
+    unknown = sorted(set(angles) - set(names))
+    if unknown:
+        raise ValueError(f"--angles {unknown}: not quantities of this file's state; it has {names}")
+    columns = [[f"{n}_cos", f"{n}_sin"] if n in angles else [n] for n in names]
+
+    def expand(state: np.ndarray) -> np.ndarray:
+        parts = [
+            np.stack([np.cos(state[:, i]), np.sin(state[:, i])], 1) if n in angles else state[:, i : i + 1]
+            for i, n in enumerate(names)
+        ]
+        return np.concatenate(parts, axis=1)
+
+    return [expand(s) for s in states], [c for group in columns for c in group]
+
+
 def probe(config: ProbeConfig) -> dict:
     """Fit and score every probe -> results (written to ``config.out`` when given)."""
     device = resolve_device(config.device)
@@ -139,12 +161,16 @@ def probe(config: ProbeConfig) -> dict:
             raise ValueError(f"{config.data}: {len(chosen)} episodes; probing needs at least 4 to split")
         test, fit = np.sort(chosen[:n_test]), np.sort(chosen[n_test:])
         names = state_names(episodes, episodes.episode(0)["state"].shape[1])
+        angles = config.angles or tuple(episodes.metadata["extra"].get("state_angles") or ())
         latents = {
             split: encode_episodes(model, episodes, idx, device) for split, idx in (("fit", fit), ("test", test))
         }
         states = {
             split: [episodes.episode(int(e))["state"] for e in idx] for split, idx in (("fit", fit), ("test", test))
         }
+    states["fit"], quantities = angles_as_cos_sin(states["fit"], names, angles)
+    states["test"], _ = angles_as_cos_sin(states["test"], names, angles)
+    names = quantities
     results = {
         "checkpoint": str(info.path),
         "data": str(config.data),
