@@ -106,7 +106,8 @@ class MPCAgent:
 
     def _pop(self) -> np.ndarray:
         action = self._queue.pop(0)
-        self._block.append(action)
+        if self.context > 1:
+            self._block.append(action)
         return action
 
     def _remember(self, z: torch.Tensor) -> None:
