@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from jepaworld.data import EpisodeFile
+from jepaworld.envs.angles import wrap_angle
 from jepaworld.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ def episodes_latents(model, data: EpisodeFile, count: int) -> list[dict]:
 
 def state_distance(a: np.ndarray, b: np.ndarray, angles: np.ndarray) -> np.ndarray:
     diff = a - b
-    diff[:, angles] = (diff[:, angles] + np.pi) % (2 * np.pi) - np.pi
+    diff[:, angles] = wrap_angle(diff[:, angles])
     return np.abs(diff).sum(1)
 
 

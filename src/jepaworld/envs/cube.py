@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from jepaworld.envs.angles import wrap_angle
+
 HALF = 0.03  # the cube's half side
 ARENA = 0.25  # walls at +-ARENA
 XML = f"""
@@ -63,10 +65,6 @@ XML = f"""
 def _yaw(quaternion: np.ndarray) -> float:
     w, x, y, z = quaternion
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
-
-
-def _wrap(angle: float) -> float:
-    return float((angle + np.pi) % (2 * np.pi) - np.pi)
 
 
 class CubeEnv(gym.Env):
@@ -157,7 +155,7 @@ class CubeEnv(gym.Env):
         return float(np.linalg.norm(np.asarray(state)[2:4] - np.asarray(goal)[2:4]))
 
     def is_success(self, state: np.ndarray, goal: np.ndarray) -> bool:
-        yaw = _wrap(state[5] - goal[5])
+        yaw = float(wrap_angle(state[5] - goal[5]))
         return self.goal_distance(state, goal) <= self.position_tolerance and abs(yaw) <= self.angle_tolerance
 
     def _info(self) -> dict[str, Any]:

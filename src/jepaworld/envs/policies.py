@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jepaworld.envs.angles import wrap_angle
 from jepaworld.envs.two_room import TwoRoomPhysics
 
 
@@ -163,7 +164,7 @@ def joint_pd_action(env, target: np.ndarray, wraps, gains: tuple[float, float] =
     """PD torques ``[J]`` that drive ``env.joints`` to ``target``: the error goes the short way round on the
     joints that ``wraps`` marks as turning freely; ``env.joint_velocities`` damp it. Not clipped."""
     error = np.asarray(target) - env.joints
-    error = np.where(np.asarray(wraps), (error + np.pi) % (2 * np.pi) - np.pi, error)
+    error = np.where(np.asarray(wraps), wrap_angle(error), error)
     kp, kd = gains
     return kp * error - kd * env.joint_velocities
 

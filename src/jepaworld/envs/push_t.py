@@ -21,6 +21,8 @@ import numpy as np
 import pymunk
 from PIL import Image, ImageDraw
 
+from jepaworld.envs.angles import wrap_angle
+
 WORLD = 512.0
 AGENT_RADIUS = 15.0
 #: The T in block coordinates (the bar on top, the stem below), before centring on its centroid.
@@ -120,7 +122,7 @@ class PushTEnv(gym.Env):
     @property
     def state(self) -> np.ndarray:
         a, b = self._agent.position, self._block.position
-        return np.array([a.x, a.y, b.x, b.y, _wrap(self._block.angle)])
+        return np.array([a.x, a.y, b.x, b.y, wrap_angle(self._block.angle)])
 
     @property
     def goal(self) -> np.ndarray:
@@ -182,7 +184,7 @@ class PushTEnv(gym.Env):
     def is_success(self, state: np.ndarray, goal: np.ndarray) -> bool:
         """The block within the position and angle tolerances of the goal's block pose."""
         close = np.linalg.norm(state[2:4] - goal[2:4]) <= self.position_tolerance
-        return bool(close and abs(_wrap(state[4] - goal[4])) <= self.angle_tolerance)
+        return bool(close and abs(wrap_angle(state[4] - goal[4])) <= self.angle_tolerance)
 
     def _info(self) -> dict[str, Any]:
         state = self.state
@@ -218,7 +220,3 @@ def render_push_t(state: np.ndarray, size: int = 64, supersample: int = 4) -> np
     x, y, r = state[0] * scale, state[1] * scale, AGENT_RADIUS * scale
     draw.ellipse((x - r, y - r, x + r, y + r), fill=AGENT)
     return np.array(image.reduce(supersample))
-
-
-def _wrap(angle: float) -> float:
-    return float((angle + np.pi) % (2 * np.pi) - np.pi)

@@ -50,6 +50,7 @@ class ReacherEnv(gym.Env):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
     state_names: ClassVar[tuple[str, ...]] = ("fingertip_x", "fingertip_y", "shoulder", "elbow")
     state_angles: ClassVar[tuple[str, ...]] = ("shoulder", "elbow")  # radians
+    joint_wraps: ClassVar[tuple[bool, ...]] = (True, False)  # the shoulder turns freely, the elbow stops at +-3 rad
 
     def __init__(
         self,
@@ -103,13 +104,13 @@ class ReacherEnv(gym.Env):
         """Noisy reaching (``envs.policies.ReachingDataPolicy``): arrive at random poses and stay a while."""
         from jepaworld.envs.policies import ReachingDataPolicy
 
-        return ReachingDataPolicy(self, rng, wraps=(True, False))  # the elbow stops at +-3 rad
+        return ReachingDataPolicy(self, rng, wraps=self.joint_wraps)
 
     def scripted_action(self, goal) -> np.ndarray:
         """The scripted solver: PD control of the joints to the goal's pose (the data policy, without noise)."""
         from jepaworld.envs.policies import joint_pd_action
 
-        action = joint_pd_action(self, np.asarray(goal)[2:4], (True, False))
+        action = joint_pd_action(self, np.asarray(goal)[2:4], self.joint_wraps)
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
     @property
