@@ -73,6 +73,13 @@ def test_probe_on_a_trained_checkpoint(served_checkpoint, tmp_path):
     assert json.loads((tmp_path / "probe.json").read_text())["test_episodes"] == 6
 
 
+def test_probe_names_the_quantities_when_angles_are_not_among_them(served_checkpoint, tiny_data, capsys):
+    assert main(["probe", "--checkpoint", str(served_checkpoint), "--data", tiny_data, "--angles", "yaw"]) == 2
+    assert "--angles ['yaw']: not quantities of this file's state; it has ['agent_x', 'agent_y']" in (
+        capsys.readouterr().err
+    )
+
+
 def test_probe_needs_state(served_checkpoint, tmp_path):
     from jepaworld.data import EpisodeWriter
 

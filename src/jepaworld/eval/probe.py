@@ -162,15 +162,15 @@ def probe(config: ProbeConfig) -> dict:
         test, fit = np.sort(chosen[:n_test]), np.sort(chosen[n_test:])
         names = state_names(episodes, episodes.episode(0)["state"].shape[1])
         angles = config.angles or tuple(episodes.metadata["extra"].get("state_angles") or ())
-        latents = {
-            split: encode_episodes(model, episodes, idx, device) for split, idx in (("fit", fit), ("test", test))
-        }
         states = {
             split: [episodes.episode(int(e))["state"] for e in idx] for split, idx in (("fit", fit), ("test", test))
         }
-    states["fit"], quantities = angles_as_cos_sin(states["fit"], names, angles)
-    states["test"], _ = angles_as_cos_sin(states["test"], names, angles)
-    names = quantities
+        states["fit"], quantities = angles_as_cos_sin(states["fit"], names, angles)  # checks --angles first
+        states["test"], _ = angles_as_cos_sin(states["test"], names, angles)
+        names = quantities
+        latents = {
+            split: encode_episodes(model, episodes, idx, device) for split, idx in (("fit", fit), ("test", test))
+        }
     results = {
         "checkpoint": str(info.path),
         "data": str(config.data),
