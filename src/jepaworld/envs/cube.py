@@ -62,9 +62,54 @@ XML = f"""
 """
 
 
-def _yaw(quaternion: np.ndarray) -> float:
-    w, x, y, z = quaternion
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+def _yaw(quaternion: np.ndarray) -> np.ndarray:
+    """Yaw of unit quaternions ``[..., 4]`` (w, x, y, z) -> ``[...]`` radians."""
+    w, x, y, z = np.moveaxis(np.asarray(quaternion), -1, 0)
+    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+class CubePhysics:
+    """The simulator behind the oracle planner: open-loop rollouts of many action sequences at once
+    (``mujoco.rollout``), from the env's full physics state, read out as task-scaled features.
+
+    ``features(state [..., 6]) -> [..., 6]``: pusher and cube position in units of the position tolerance,
+    the cube's yaw as cosine and sine in units of the angle tolerance, so that a squared distance of 1 is
+    about one tolerance off. The planner's energy compares these where the world model compares latents.
+    """
+
+    def __init__(self, env: CubeEnv) -> None:
+        import mujoco
+        import mujoco.rollout
+
+        self._mujoco, self._rollout = mujoco, mujoco.rollout.rollout
+        self.model, self._data = env.model, mujoco.MjData(env.model)
+        self.substeps, self.max_speed = env.substeps, env.max_speed
+        self.position_scale, self.angle_scale = env.position_tolerance, env.angle_tolerance
+        self._spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+
+    def observe(self, env: CubeEnv) -> np.ndarray:
+        """The env's full physics state (positions, velocities, time) -> ``[nstate]``."""
+        state = np.empty(self._mujoco.mj_stateSize(self.model, self._spec))
+        self._mujoco.mj_getState(self.model, env.data, state, self._spec)
+        return state
+
+    def features(self, state):
+        """States ``[..., 6]`` (``CubeEnv.state`` layout; numpy or torch) -> features ``[..., 6]``."""
+        positions = state[..., [0, 1, 2, 3]] / self.position_scale
+        yaw = state[..., 5]
+        if isinstance(state, np.ndarray):
+            return np.concatenate([positions, np.stack([np.cos(yaw), np.sin(yaw)], -1) / self.angle_scale], -1)
+        import torch
+
+        return torch.cat([positions, torch.stack([yaw.cos(), yaw.sin()], -1) / self.angle_scale], -1)
+
+    def rollout(self, start: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Full states ``[N, nstate]`` and env actions ``[N, T, 2]`` -> features after each action ``[N, T, 6]``."""
+        control = np.repeat(self.max_speed * np.clip(np.asarray(actions, dtype=np.float64), -1, 1), self.substeps, 1)
+        states, _ = self._rollout(self.model, self._data, np.asarray(start, dtype=np.float64), control)
+        qpos = states[:, self.substeps - 1 :: self.substeps, 1 : 1 + self.model.nq]  # after time, per env step
+        pose = np.concatenate([qpos[..., :5], _yaw(qpos[..., 5:9])[..., None]], -1)
+        return self.features(pose)
 
 
 class CubeEnv(gym.Env):
@@ -100,12 +145,13 @@ class CubeEnv(gym.Env):
         self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self._goal = np.zeros(6)
+        self.physics = CubePhysics(self)
 
     # --- state ------------------------------------------------------------------------------------
     @property
     def state(self) -> np.ndarray:
         qpos = self.data.qpos
-        return np.array([qpos[0], qpos[1], qpos[2], qpos[3], qpos[4], _yaw(qpos[5:9])])
+        return np.array([qpos[0], qpos[1], qpos[2], qpos[3], qpos[4], float(_yaw(qpos[5:9]))])
 
     @property
     def goal(self) -> np.ndarray:

@@ -84,21 +84,35 @@ class ModelAgent:
 
 
 class OracleAgent(ModelAgent):
-    """The same planner and MPC loop on the true simulator state (agent position) instead of latents."""
+    """The same planner and MPC loop on the true simulator state instead of latents.
+
+    ``physics.rollout(start [N, ...], env actions [N, T, A]) -> [N, T, F]`` imagines with the simulator.
+    Where the env's physics has them, ``observe(env)`` gives the start (else ``env.state``) and
+    ``features(state)`` the space the energy compares in (else the state itself, as Two-Room's position).
+    """
 
     def __init__(self, planner, physics, frameskip, replan_every) -> None:
-        def rollout(pos0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-            held = repeat(actions, "n h a -> n (h k) a", k=frameskip)
-            return physics.rollout(pos0, held)[:, frameskip - 1 :: frameskip]  # torch in, torch out
+        self._observe = getattr(physics, "observe", lambda env: env.state)
+        self._features = getattr(physics, "features", lambda state: state)
+        self._start = None
 
-        self._encode_state = lambda env: torch.from_numpy(env.unwrapped.state).float()
-        super().__init__(planner, lambda state: state, rollout, frameskip, replan_every)
+        def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            held = repeat(actions, "n h a -> n (h k) a", k=frameskip)
+            start = torch.as_tensor(self._start).expand(z0.shape[0], *np.shape(self._start))
+            imagined = physics.rollout(start, held)[:, frameskip - 1 :: frameskip]
+            return torch.as_tensor(imagined).float()
+
+        super().__init__(planner, lambda z: z, rollout, frameskip, replan_every)
+
+    def _state_features(self, state) -> torch.Tensor:
+        return torch.as_tensor(self._features(np.asarray(state, dtype=np.float64))).float()
 
     def reset(self, env, seed: int, goal) -> None:
-        self.mpc.reset(torch.from_numpy(np.asarray(goal.state)).float())
+        self.mpc.reset(self._state_features(goal.state))
 
     def act(self, obs, env):
-        return self.mpc.act(self._encode_state(env))
+        self._start = self._observe(env.unwrapped)
+        return self.mpc.act(self._state_features(env.unwrapped.state))
 
 
 class RandomAgent:
