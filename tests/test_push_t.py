@@ -83,3 +83,29 @@ def test_a_bad_action_is_a_clear_error(bad):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="PushT action: expected 2 finite numbers"):
         env.step(np.asarray(bad) if not isinstance(bad, str) else bad)
+
+
+def test_the_oracle_simulator_imagines_what_the_env_then_does():
+    """``physics.rollout`` (the oracle planner's model) from the env's full state, velocities included,
+    replays the env: the same block poses while the agent pushes it."""
+    env = gym.make(PUSH_T_ID, terminate_on_success=False)
+    env.reset(seed=3)
+    push_t = env.unwrapped
+    policy = data_policy(env, np.random.default_rng(0))
+    for _ in range(15):
+        env.step(policy())  # under way: the agent and block move when the rollout starts
+    start = push_t.physics.observe(push_t)
+    assert np.any(start[5:] != 0)
+    actions, stepped = [], []
+    for _ in range(30):
+        actions.append(policy())
+        stepped.append(env.step(actions[-1])[-1]["state"].astype(np.float64))
+    actions, stepped = np.array([np.random.default_rng(1).uniform(-1, 1, (30, 2)), actions]), np.array(stepped)
+    imagined = push_t.physics.rollout(np.stack([start, start]), actions)
+    assert imagined.shape == (2, 30, 6) and np.ptp(stepped[:, 2:4], axis=0).max() > 20  # the block was pushed
+    np.testing.assert_allclose(imagined[1], push_t.physics.features(stepped), atol=1e-3)
+    assert not np.allclose(imagined[0], imagined[1])
+    goal = np.array([100.0, 100.0, 256.0, 256.0, 0.5])  # one tolerance off is about 1 away
+    for offset in ([0, 0, 20.0, 0, 0], [0, 0, 0, 0, np.pi / 9]):
+        gap = push_t.physics.features(goal + np.array(offset)) - push_t.physics.features(goal)
+        assert np.sum(gap**2) == pytest.approx(1.0, abs=0.02)

@@ -13,6 +13,7 @@ goal's (not 95% area coverage), and frames are drawn anti-aliased at 64 px witho
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -47,6 +48,102 @@ class PushTPhysics:
     substeps: int = 10
     friction_force: float = 600.0
     friction_torque: float = 60000.0
+    #: Units of the oracle planner's energy (``features``): the task's position and angle tolerances.
+    position_scale: float = 20.0
+    angle_scale: float = np.pi / 9
+
+    def observe(self, env: PushTEnv) -> np.ndarray:
+        """The env's full simulator state ``[10]``: the pose ``[5]``, then agent and block velocities."""
+        return env._table.full_state
+
+    def features(self, state):
+        """Poses ``[..., 5]`` -> ``[..., 6]``: agent and block position in units of ``position_scale``, the
+        block's angle as cosine and sine in units of ``angle_scale`` (what the oracle's energy compares)."""
+        positions = state[..., :4] / self.position_scale
+        angle = state[..., 4]
+        if isinstance(state, np.ndarray):
+            return np.concatenate([positions, np.stack([np.cos(angle), np.sin(angle)], -1) / self.angle_scale], -1)
+        import torch
+
+        return torch.cat([positions, torch.stack([angle.cos(), angle.sin()], -1) / self.angle_scale], -1)
+
+    def rollout(self, start, actions) -> np.ndarray:
+        """Full states ``[N, 10]`` and env actions ``[N, T, 2]`` -> ``features`` after each action ``[N, T, 6]``:
+        each candidate replayed on one scratch table (the oracle planner's model)."""
+        start, actions = np.asarray(start, dtype=np.float64), np.asarray(actions, dtype=np.float64)
+        table, poses = PushTTable(self), np.empty((*actions.shape[:2], 5))
+        for n in range(len(actions)):
+            table.set(start[n])
+            for t, action in enumerate(actions[n]):
+                table.step(action)
+                poses[n, t] = table.state
+        return self.features(poses)
+
+
+class PushTTable:
+    """The pymunk scene: walls, the agent disc under PD control, and the T with floor friction."""
+
+    def __init__(self, physics: PushTPhysics) -> None:
+        self.physics = physics
+        space = pymunk.Space()
+        space.gravity = (0.0, 0.0)
+        for x0, y0, x1, y1 in ((-50, -50, 562, 5), (-50, 507, 562, 562), (-50, -50, 5, 562), (507, -50, 562, 562)):
+            wall = pymunk.Poly.create_box_bb(space.static_body, pymunk.BB(x0, y0, x1, y1))
+            wall.friction = 1.0
+            space.add(wall)
+        # A heavy dynamic disc whose velocity the PD controller sets: walls stop it, and a block caught
+        # between it and a wall is pushed out rather than through (a kinematic agent would tunnel it).
+        agent = pymunk.Body(10.0, float("inf"))
+        agent_shape = pymunk.Circle(agent, AGENT_RADIUS)
+        agent_shape.friction = 1.0
+        # Mass and moment of a uniform T (areas 3600 and 2700), about its centroid, the body's origin.
+        mass = 1.0
+        moment = pymunk.moment_for_poly(mass * 4 / 7, BAR.tolist()) + pymunk.moment_for_poly(
+            mass * 3 / 7, STEM.tolist()
+        )
+        block = pymunk.Body(mass, moment)
+        shapes = [pymunk.Poly(block, part.tolist()) for part in (BAR, STEM)]
+        for shape in shapes:
+            shape.friction = 1.0
+        # Floor friction (top-down): joints to the static body with zero bias and bounded force.
+        pivot = pymunk.PivotJoint(space.static_body, block, (0, 0), (0, 0))
+        gear = pymunk.GearJoint(space.static_body, block, 0.0, 1.0)
+        pivot.max_bias, pivot.max_force = 0.0, physics.friction_force
+        gear.max_bias, gear.max_force = 0.0, physics.friction_torque
+        space.add(agent, agent_shape, block, *shapes, pivot, gear)
+        self.space, self.agent, self.block = space, agent, block
+
+    def set(self, state: np.ndarray) -> None:
+        """A pose ``[5]`` at rest, or a full state ``[10]`` with its velocities."""
+        velocities = state[5:10] if len(state) == 10 else np.zeros(5)
+        self.agent.position = (float(state[0]), float(state[1]))
+        self.agent.velocity = (float(velocities[0]), float(velocities[1]))
+        self.block.position = (float(state[2]), float(state[3]))
+        self.block.angle = float(state[4])
+        self.block.velocity = (float(velocities[2]), float(velocities[3]))
+        self.block.angular_velocity = float(velocities[4])
+        self.space.reindex_shapes_for_body(self.block)
+
+    @property
+    def state(self) -> np.ndarray:
+        a, b = self.agent.position, self.block.position
+        return np.array([a.x, a.y, b.x, b.y, wrap_angle(self.block.angle)])
+
+    @property
+    def full_state(self) -> np.ndarray:
+        a, b = self.agent, self.block
+        return np.array([*a.position, *b.position, b.angle, *a.velocity, *b.velocity, b.angular_velocity])
+
+    def step(self, action: np.ndarray) -> None:
+        """PD control of the agent towards ``max_reach * action`` from where it is, for ``substeps``."""
+        p = self.physics
+        target = np.clip(np.array(self.agent.position) + p.max_reach * np.clip(action, -1, 1), 20, WORLD - 20)
+        self.agent.angular_velocity = 0.0
+        for _ in range(p.substeps):
+            velocity = np.array(self.agent.velocity)
+            acceleration = p.k_p * (target - np.array(self.agent.position)) - p.k_v * velocity
+            self.agent.velocity = tuple(velocity + acceleration * p.dt)
+            self.space.step(p.dt)
 
 
 class PushTEnv(gym.Env):
@@ -75,54 +172,21 @@ class PushTEnv(gym.Env):
         self.render_mode, self.size = render_mode, size
         self.position_tolerance, self.angle_tolerance = position_tolerance, angle_tolerance
         self.terminate_on_success = terminate_on_success
-        self.physics = physics or PushTPhysics()
+        self.physics = dataclasses.replace(
+            physics or PushTPhysics(), position_scale=position_tolerance, angle_scale=angle_tolerance
+        )
         self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self._goal = self.standard_goal.copy()
-        self._build()
+        self._table = PushTTable(self.physics)
 
     # --- simulation -------------------------------------------------------------------------------
-    def _build(self) -> None:
-        space = pymunk.Space()
-        space.gravity = (0.0, 0.0)
-        for x0, y0, x1, y1 in ((-50, -50, 562, 5), (-50, 507, 562, 562), (-50, -50, 5, 562), (507, -50, 562, 562)):
-            wall = pymunk.Poly.create_box_bb(space.static_body, pymunk.BB(x0, y0, x1, y1))
-            wall.friction = 1.0
-            space.add(wall)
-        # A heavy dynamic disc whose velocity the PD controller sets: walls stop it, and a block caught
-        # between it and a wall is pushed out rather than through (a kinematic agent would tunnel it).
-        agent = pymunk.Body(10.0, float("inf"))
-        agent_shape = pymunk.Circle(agent, AGENT_RADIUS)
-        agent_shape.friction = 1.0
-        # Mass and moment of a uniform T (areas 3600 and 2700), about its centroid, the body's origin.
-        mass = 1.0
-        moment = pymunk.moment_for_poly(mass * 4 / 7, BAR.tolist()) + pymunk.moment_for_poly(
-            mass * 3 / 7, STEM.tolist()
-        )
-        block = pymunk.Body(mass, moment)
-        shapes = [pymunk.Poly(block, part.tolist()) for part in (BAR, STEM)]
-        for shape in shapes:
-            shape.friction = 1.0
-        # Floor friction (top-down): joints to the static body with zero bias and bounded force.
-        pivot = pymunk.PivotJoint(space.static_body, block, (0, 0), (0, 0))
-        gear = pymunk.GearJoint(space.static_body, block, 0.0, 1.0)
-        pivot.max_bias, pivot.max_force = 0.0, self.physics.friction_force
-        gear.max_bias, gear.max_force = 0.0, self.physics.friction_torque
-        space.add(agent, agent_shape, block, *shapes, pivot, gear)
-        self._space, self._agent, self._block = space, agent, block
-
     def _set(self, state: np.ndarray) -> None:
-        self._agent.position = (float(state[0]), float(state[1]))
-        self._agent.velocity = (0.0, 0.0)
-        self._block.position = (float(state[2]), float(state[3]))
-        self._block.angle = float(state[4])
-        self._block.velocity, self._block.angular_velocity = (0.0, 0.0), 0.0
-        self._space.reindex_shapes_for_body(self._block)
+        self._table.set(np.asarray(state[:5]))
 
     @property
     def state(self) -> np.ndarray:
-        a, b = self._agent.position, self._block.position
-        return np.array([a.x, a.y, b.x, b.y, wrap_angle(self._block.angle)])
+        return self._table.state
 
     @property
     def goal(self) -> np.ndarray:
@@ -157,14 +221,7 @@ class PushTEnv(gym.Env):
             action = np.full(1, np.nan)
         if action.shape != (2,) or not np.all(np.isfinite(action)):
             raise ValueError(f"PushT action: expected 2 finite numbers in [-1, 1], got {given!r}")
-        p = self.physics
-        target = np.clip(np.array(self._agent.position) + p.max_reach * np.clip(action, -1, 1), 20, WORLD - 20)
-        self._agent.angular_velocity = 0.0
-        for _ in range(p.substeps):
-            velocity = np.array(self._agent.velocity)
-            acceleration = p.k_p * (target - np.array(self._agent.position)) - p.k_v * velocity
-            self._agent.velocity = tuple(velocity + acceleration * p.dt)
-            self._space.step(p.dt)
+        self._table.step(action)
         info = self._info()
         success = bool(info["is_success"])
         return self._frame(), float(success), success and self.terminate_on_success, False, info
