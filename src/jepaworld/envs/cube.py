@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from jepaworld.envs.angles import wrap_angle
+from jepaworld.envs.angles import pose_features, wrap_angle
 
 HALF = 0.03  # the cube's half side
 ARENA = 0.25  # walls at +-ARENA
@@ -95,13 +95,7 @@ class CubePhysics:
 
     def features(self, state):
         """States ``[..., 6]`` (``CubeEnv.state`` layout; numpy or torch) -> features ``[..., 6]``."""
-        positions = state[..., [0, 1, 2, 3]] / self.position_scale
-        yaw = state[..., 5]
-        if isinstance(state, np.ndarray):
-            return np.concatenate([positions, np.stack([np.cos(yaw), np.sin(yaw)], -1) / self.angle_scale], -1)
-        import torch
-
-        return torch.cat([positions, torch.stack([yaw.cos(), yaw.sin()], -1) / self.angle_scale], -1)
+        return pose_features(state[..., [0, 1, 2, 3]], state[..., 5], self.position_scale, self.angle_scale)
 
     def rollout(self, start: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Full states ``[N, nstate]`` and env actions ``[N, T, 2]`` -> features after each action ``[N, T, 6]``."""

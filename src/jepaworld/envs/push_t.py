@@ -22,7 +22,7 @@ import numpy as np
 import pymunk
 from PIL import Image, ImageDraw
 
-from jepaworld.envs.angles import wrap_angle
+from jepaworld.envs.angles import pose_features, wrap_angle
 
 WORLD = 512.0
 AGENT_RADIUS = 15.0
@@ -59,13 +59,7 @@ class PushTPhysics:
     def features(self, state):
         """Poses ``[..., 5]`` -> ``[..., 6]``: agent and block position in units of ``position_scale``, the
         block's angle as cosine and sine in units of ``angle_scale`` (what the oracle's energy compares)."""
-        positions = state[..., :4] / self.position_scale
-        angle = state[..., 4]
-        if isinstance(state, np.ndarray):
-            return np.concatenate([positions, np.stack([np.cos(angle), np.sin(angle)], -1) / self.angle_scale], -1)
-        import torch
-
-        return torch.cat([positions, torch.stack([angle.cos(), angle.sin()], -1) / self.angle_scale], -1)
+        return pose_features(state[..., :4], state[..., 4], self.position_scale, self.angle_scale)
 
     def rollout(self, start, actions) -> np.ndarray:
         """Full states ``[N, 10]`` and env actions ``[N, T, 2]`` -> ``features`` after each action ``[N, T, 6]``:
