@@ -54,7 +54,7 @@ RECIPES = {
     },
     "cube": {
         "collect": ["--env", "jepaworld/Cube-v0", "--episodes", "1500", "--steps", "100"],
-        "train": ["--steps", "6000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "train": ["--steps", "12000", "--batch-size", "64", "--checkpoint-every", "1000"],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50"],
     },
 }
