@@ -23,6 +23,8 @@ RECIPES = {
     "push-t": {
         "collect": ["--env", "jepaworld/PushT-v0", "--episodes", "1500", "--steps", "100"],
         "train": ["--steps", "8000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        # Then on to 14000 steps (--resume): a second, shorter cosine cycle from the 8000-step weights.
+        "resume": ["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50"],
     },
     # The GPU recipe (one H100): a wider encoder and predictor, batches of 256, stopped by its 300 s budget
@@ -69,11 +71,12 @@ def _jepaworld(*args: str) -> float:
 
 def run(name: str, out: Path) -> dict:
     recipe = RECIPES[name]
-    seconds = {
-        "collect": _jepaworld("collect", *recipe["collect"], "--out", str(out / "data.h5"), "--overwrite"),
-        "train": _jepaworld("train", "--data", str(out / "data.h5"), "--out", str(out / "run"), *recipe["train"]),
-        "eval": _jepaworld("eval", "--checkpoint", str(out / "run"), *recipe["eval"], "--out", str(out / "eval")),
-    }
+    data, run_dir = str(out / "data.h5"), str(out / "run")
+    seconds = {"collect": _jepaworld("collect", *recipe["collect"], "--out", data, "--overwrite")}
+    seconds["train"] = _jepaworld("train", "--data", data, "--out", run_dir, *recipe["train"])
+    if "resume" in recipe:
+        seconds["train"] += _jepaworld("train", "--data", data, "--out", run_dir, "--resume", *recipe["resume"])
+    seconds["eval"] = _jepaworld("eval", "--checkpoint", run_dir, *recipe["eval"], "--out", str(out / "eval"))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return summarise(name, out, seconds, peak_mb)
 
