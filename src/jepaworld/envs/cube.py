@@ -62,10 +62,12 @@ XML = f"""
 """
 
 
-def _yaw(quaternion: np.ndarray) -> np.ndarray:
-    """Yaw of unit quaternions ``[..., 4]`` (w, x, y, z) -> ``[...]`` radians."""
-    w, x, y, z = np.moveaxis(np.asarray(quaternion), -1, 0)
-    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+def _pose(qpos: np.ndarray) -> np.ndarray:
+    """MuJoCo positions ``[..., nq]`` -> the state ``[..., 6]``: pusher x, y, cube x, y, z, and the cube's yaw
+    (from its unit quaternion w, x, y, z)."""
+    w, x, y, z = np.moveaxis(qpos[..., 5:9], -1, 0)
+    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    return np.concatenate([qpos[..., :5], yaw[..., None]], -1)
 
 
 class CubePhysics:
@@ -102,8 +104,7 @@ class CubePhysics:
         control = np.repeat(self.max_speed * np.clip(np.asarray(actions, dtype=np.float64), -1, 1), self.substeps, 1)
         states, _ = self._rollout(self.model, self._data, np.asarray(start, dtype=np.float64), control)
         qpos = states[:, self.substeps - 1 :: self.substeps, 1 : 1 + self.model.nq]  # after time, per env step
-        pose = np.concatenate([qpos[..., :5], _yaw(qpos[..., 5:9])[..., None]], -1)
-        return self.features(pose)
+        return self.features(_pose(qpos))
 
 
 class CubeEnv(gym.Env):
@@ -144,8 +145,7 @@ class CubeEnv(gym.Env):
     # --- state ------------------------------------------------------------------------------------
     @property
     def state(self) -> np.ndarray:
-        qpos = self.data.qpos
-        return np.array([qpos[0], qpos[1], qpos[2], qpos[3], qpos[4], float(_yaw(qpos[5:9]))])
+        return _pose(self.data.qpos)
 
     @property
     def goal(self) -> np.ndarray:

@@ -39,7 +39,8 @@ AGENT = (66, 133, 244)
 
 @dataclass(frozen=True)
 class PushTPhysics:
-    """Simulation constants: PD gains, sub-steps per env step, reach of one action, floor friction."""
+    """Simulation constants (PD gains, sub-steps per env step, reach of one action, floor friction) and the
+    oracle planner's simulator over them: ``observe``, ``rollout`` and ``features`` (as ``CubePhysics``)."""
 
     max_reach: float = 64.0
     k_p: float = 100.0
