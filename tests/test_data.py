@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import signal
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from jepaworld.data import (
     HELD_OUT_SEED_BASE,
@@ -60,9 +62,69 @@ def test_windows_never_cross_episodes(tiny_data):
     assert batch["frames"].shape == (16, 4, 3, 64, 64) and batch["actions"].shape == (16, 3, 10)
 
 
+def test_in_memory_windows_give_the_same_batches(tiny_data):
+    on_disk = WindowDataset(tiny_data, num_frames=4, frameskip=5, episodes=np.arange(2, 12), cache_mb=0)
+    in_memory = WindowDataset(tiny_data, num_frames=4, frameskip=5, episodes=np.arange(2, 12))
+    assert not on_disk.in_memory and in_memory.in_memory
+    for seed in range(3):
+        a, b = on_disk.sample(32, np.random.default_rng(seed)), in_memory.sample(32, np.random.default_rng(seed))
+        assert a.keys() == b.keys() == {"frames", "actions", "state"}
+        for key in a:
+            assert torch.equal(a[key], b[key]) and b[key].is_contiguous(), key
+
+
 def test_collection_seeds_stay_below_held_out_block():
     with pytest.raises(ValueError, match="held-out"):
         CollectConfig(seed=HELD_OUT_SEED_BASE // 100_000)
+
+
+def test_parallel_collection_writes_the_same_file(tiny_data, tmp_path):
+    path = collect(CollectConfig(episodes=12, steps=30, seed=3, out=str(tmp_path / "p.h5"), progress=False, workers=3))
+    with EpisodeFile(tiny_data) as one, EpisodeFile(path) as three:
+        assert {**one.metadata, "created": None} == {**three.metadata, "created": None}
+        for key in ("frames", "actions", "state"):
+            assert np.array_equal(one.rows(key, 0, one.num_frames), three.rows(key, 0, three.num_frames)), key
+    with h5py.File(tiny_data) as one, h5py.File(path) as three:
+        assert np.array_equal(one["episode_seeds"][:], three["episode_seeds"][:])
+        assert np.array_equal(one["episode_ends"][:], three["episode_ends"][:])
+
+
+BROKEN_ENV = """
+import gymnasium as gym
+import numpy as np
+
+
+class Breaks(gym.Env):
+    metadata = {"render_modes": ["rgb_array"]}
+    observation_space = gym.spaces.Box(0, 255, (16, 16, 3), np.uint8)
+    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def __init__(self, render_mode="rgb_array"):
+        self.render_mode = render_mode
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        if seed == 5:
+            raise RuntimeError("episode 5 breaks")
+        return self.render(), {}
+
+    def step(self, action):
+        return self.render(), 0.0, False, False, {}
+
+    def render(self):
+        return np.zeros((16, 16, 3), np.uint8)
+"""
+
+
+def test_a_worker_error_stops_collection_and_publishes_nothing(tmp_path):
+    (tmp_path / "breaks.py").write_text(BROKEN_ENV)
+    out = tmp_path / "b.h5"
+    config = CollectConfig(env=f"{tmp_path / 'breaks.py'}:Breaks", episodes=8, steps=3, out=str(out), workers=2)
+    with pytest.raises(RuntimeError, match="episode 5 breaks"):
+        collect(dataclasses.replace(config, progress=False))
+    assert not out.exists() and not out.with_name("b.h5.partial").exists()
+    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+        dataclasses.replace(config, workers=0)
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

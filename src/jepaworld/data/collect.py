@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class CollectConfig:
     out: str = option("data/two-room.h5", "episode file to write")
     overwrite: bool = option(False, "replace an existing file at --out")
     progress: bool = option(True, "show a progress bar")
+    workers: int = option(1, "processes rolling out episodes side by side, each with its own env (same file)")
 
     def __post_init__(self) -> None:
         check(self.episodes >= 1, f"episodes must be >= 1, got {self.episodes}")
@@ -46,19 +48,17 @@ class CollectConfig:
         check(self.episodes <= 100_000, f"at most 100000 episodes per seed, got {self.episodes}")
         check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), got {self.momentum}")
         check(self.image_size >= 8, f"image_size must be >= 8, got {self.image_size}")
+        check(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
         parse_env_kwargs(self.env_kwargs)
 
 
 def collect(config: CollectConfig) -> Path:
-    """Write ``config.episodes`` episodes to ``config.out`` -> the path written."""
-    kwargs = parse_env_kwargs(config.env_kwargs)  # recorded, so that eval makes the same env
-    env = make_env(
-        config.env,
-        config.image_size,
-        max_episode_steps=config.steps + 1,
-        **COLLECT_KWARGS.get(config.env, {}),
-        **kwargs,
-    )
+    """Write ``config.episodes`` episodes to ``config.out`` -> the path written.
+
+    Episode ``i`` depends only on its seed, so ``workers`` processes (each with its own env) write the
+    same file as one; episodes are written in order as they arrive.
+    """
+    env = _make_env(config)
     space = env.action_space
     obs, info = env.reset(seed=config.seed * 100_000)
     if config.state_key != "state" and config.state_key not in info:
@@ -80,32 +80,77 @@ def collect(config: CollectConfig) -> Path:
             "state_names": list(getattr(env.unwrapped, "state_names", ()))
             or [f"{config.state_key}[{i}]" for i in range(state_dim)],
             "state_angles": list(getattr(env.unwrapped, "state_angles", ())),
-            "env_kwargs": kwargs,
+            "env_kwargs": parse_env_kwargs(config.env_kwargs),  # recorded, so that eval makes the same env
         },
         overwrite=config.overwrite,
     )
+    seeds = [config.seed * 100_000 + i for i in range(config.episodes)]
     with writer:
-        for i in tqdm(range(config.episodes), desc="collect", unit="ep", disable=not config.progress):
-            episode_seed = config.seed * 100_000 + i
-            policy = data_policy(env, np.random.default_rng(episode_seed), config.momentum)
-            obs, info = env.reset(seed=episode_seed)
-            frames, actions, states = [obs], [], [_state(info, config.state_key, state_dim)]
-            for _ in range(config.steps):
-                action = policy()
-                obs, _, terminated, truncated, info = env.step(action)
-                frames.append(obs)
-                actions.append(action)
-                states.append(_state(info, config.state_key, state_dim))
-                if terminated or truncated:  # an env that ends early gives a shorter episode
-                    break
-            writer.add_episode(
-                np.stack(frames),
-                np.stack(actions),
-                np.stack(states).astype(np.float32) if state_dim else None,
-                episode_seed,
-            )
-    env.close()
+        if config.workers == 1:
+            try:
+                _write(writer, (_rollout(env, config, state_dim, seed) for seed in seeds), seeds, config.progress)
+            finally:
+                env.close()
+        else:
+            env.close()
+            _write(writer, _parallel_rollouts(config, state_dim, seeds), seeds, config.progress)
     return writer.path
+
+
+def _parallel_rollouts(config: CollectConfig, state_dim: int, seeds: list[int]):
+    """Episodes of ``seeds``, in order, from ``config.workers`` processes; at most a few per worker wait
+    in memory for the writer."""
+    # spawn, not fork: a forked child would share the parent's renderer (OpenGL, SDL) state.
+    context = multiprocessing.get_context("spawn")
+    workers = min(config.workers, len(seeds))
+    with context.Pool(workers, initializer=_worker_start, initargs=(config, state_dim)) as pool:
+        block = 4 * workers
+        for start in range(0, len(seeds), block):
+            yield from pool.imap(_worker_rollout, seeds[start : start + block])
+
+
+def _make_env(config: CollectConfig):
+    return make_env(
+        config.env,
+        config.image_size,
+        max_episode_steps=config.steps + 1,
+        **COLLECT_KWARGS.get(config.env, {}),
+        **parse_env_kwargs(config.env_kwargs),
+    )
+
+
+def _write(writer: EpisodeWriter, episodes, seeds: list[int], progress: bool) -> None:
+    for seed, (frames, actions, states) in tqdm(
+        zip(seeds, episodes, strict=True), total=len(seeds), desc="collect", unit="ep", disable=not progress
+    ):
+        writer.add_episode(frames, actions, states, seed)
+
+
+def _rollout(env, config: CollectConfig, state_dim: int, episode_seed: int):
+    """One episode of the data policy -> ``(frames, actions, states or None)``, stacked."""
+    policy = data_policy(env, np.random.default_rng(episode_seed), config.momentum)
+    obs, info = env.reset(seed=episode_seed)
+    frames, actions, states = [obs], [], [_state(info, config.state_key, state_dim)]
+    for _ in range(config.steps):
+        action = policy()
+        obs, _, terminated, truncated, info = env.step(action)
+        frames.append(obs)
+        actions.append(action)
+        states.append(_state(info, config.state_key, state_dim))
+        if terminated or truncated:  # an env that ends early gives a shorter episode
+            break
+    return np.stack(frames), np.stack(actions), np.stack(states).astype(np.float32) if state_dim else None
+
+
+_worker: dict = {}  # in a worker process: its env and what each rollout needs
+
+
+def _worker_start(config: CollectConfig, state_dim: int) -> None:
+    _worker.update(env=_make_env(config), config=config, state_dim=state_dim)
+
+
+def _worker_rollout(episode_seed: int):
+    return _rollout(_worker["env"], _worker["config"], _worker["state_dim"], episode_seed)
 
 
 def _state(info: dict, key: str, state_dim: int) -> np.ndarray | None:

@@ -1,4 +1,4 @@
-"""Random windows of consecutive frames and the actions between them, read from disk on demand."""
+"""Random windows of consecutive frames and the actions between them, from memory or read from disk on demand."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ class WindowDataset(torch.utils.data.Dataset):
     Item ``i`` is a dict:
       ``frames`` ``[T, 3, H, W]`` uint8, ``actions`` ``[T - 1, frameskip * A]`` float32 (the ``frameskip``
       env actions between consecutive frames, concatenated), and ``state`` ``[T, S]`` when the file has it.
-    Frames are read per window through a decompressed-chunk cache bounded by ``cache_mb``; only the
-    small per-step columns (actions, state) are held in memory whole.
+    Where the file's frames fit in ``cache_mb`` decompressed, they are read once and held in memory, and
+    a batch is one gather; otherwise they are read per window through a decompressed-chunk cache of
+    that size. The small per-step columns (actions, state) are always held whole. Both ways give the
+    same batches.
     """
 
     def __init__(
@@ -34,6 +36,8 @@ class WindowDataset(torch.utils.data.Dataset):
         if frameskip < 1:
             raise ValueError(f"frameskip must be >= 1, got {frameskip}")
         self.file = EpisodeFile(path, cache_bytes=cache_mb * 2**20)
+        frame_bytes = self.file.num_frames * int(np.prod(self.file.frame_shape))
+        self._frames = self.file.rows("frames", 0, self.file.num_frames) if frame_bytes <= cache_mb * 2**20 else None
         self._actions = self.file.rows("actions", 0, self.file.num_frames)
         self._state = self.file.rows("state", 0, self.file.num_frames) if self.file.has_state else None
         self.num_frames, self.frameskip = num_frames, frameskip
@@ -53,7 +57,7 @@ class WindowDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         start = int(self.starts[index])
         k, t = self.frameskip, self.num_frames
-        frames = self.file.rows("frames", start, start + self.span)[::k]
+        frames = self._frame_rows(start, start + self.span)[::k]
         actions = self._actions[start : start + (t - 1) * k]
         item = {
             "frames": torch.from_numpy(rearrange(frames, "t h w c -> t c h w").copy()),
@@ -63,8 +67,28 @@ class WindowDataset(torch.utils.data.Dataset):
             item["state"] = torch.from_numpy(self._state[start : start + self.span : k].copy())
         return item
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the frames are held in memory (they fit in ``cache_mb``)."""
+        return self._frames is not None
+
+    def _frame_rows(self, start: int, stop: int) -> np.ndarray:
+        return self._frames[start:stop] if self._frames is not None else self.file.rows("frames", start, stop)
+
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """A random batch: each value gains a leading ``[B]`` axis. Reproducible from ``rng``."""
         indices = np.sort(rng.integers(0, len(self), size=batch_size))
-        items = [self[int(i)] for i in indices]
-        return {key: torch.stack([it[key] for it in items]) for key in items[0]}
+        if self._frames is None:
+            items = [self[int(i)] for i in indices]
+            return {key: torch.stack([it[key] for it in items]) for key in items[0]}
+        k, t = self.frameskip, self.num_frames
+        starts = self.starts[indices][:, None]
+        frame_rows, action_rows = starts + np.arange(0, self.span, k), starts + np.arange((t - 1) * k)
+        frames = rearrange(self._frames[frame_rows], "b t h w c -> b t c h w")
+        batch = {
+            "frames": torch.from_numpy(np.ascontiguousarray(frames)),
+            "actions": torch.from_numpy(rearrange(self._actions[action_rows], "b (t k) a -> b t (k a)", k=k)),
+        }
+        if self._state is not None:
+            batch["state"] = torch.from_numpy(self._state[frame_rows])
+        return batch

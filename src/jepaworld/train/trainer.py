@@ -45,9 +45,10 @@ class TrainConfig:
     resume: bool = option(False, "continue the run in --out from its latest checkpoint")
     init_encoder: str = option("", "checkpoint whose encoder + projector start this run (e.g. from `pretrain`)")
     progress: bool = option(True, "show a progress bar")
+    cache_mb: int = option(2048, "memory (MB) for --data's frames: held whole, decompressed, where they fit")
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every"):
+        for name in ("steps", "batch_size", "checkpoint_every", "cache_mb"):
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         check(
             self.batch_size >= 8,
@@ -155,7 +156,7 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
 
     train_eps, val_eps = split_episodes(num_episodes, cfg.val_episodes, cfg.seed)
     window = dict(num_frames=model_config.history + 1, frameskip=model_config.frameskip)
-    train_data = WindowDataset(cfg.data, episodes=train_eps, **window)
+    train_data = WindowDataset(cfg.data, episodes=train_eps, cache_mb=cfg.cache_mb, **window)
     val_data = WindowDataset(cfg.data, episodes=val_eps, **window) if len(val_eps) else None
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
