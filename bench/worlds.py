@@ -19,29 +19,38 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-GPU_TRAIN = (
+PUSH_T_COLLECT = ("--env", "jepaworld/PushT-v0", "--episodes", "1500", "--steps", "100")
+CUBE_COLLECT = ("--env", "jepaworld/Cube-v0", "--episodes", "1500", "--steps", "100")
+CUBE_TRAIN = ("--steps", "12000", "--batch-size", "64", "--checkpoint-every", "1000")
+GPU_WIDE_TRAIN = (
     *("--steps", "10000", "--batch-size", "256", "--encoder-width", "32", "--predictor-width", "256"),
     *("--predictor-depth", "4", "--checkpoint-every", "1000", "--cache-mb", "8192", "--device", "cuda"),
 )
 GPU_EVAL = ("--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", "--device", "cuda")
 RECIPES = {
     "push-t": {
-        "collect": ["--env", "jepaworld/PushT-v0", "--episodes", "1500", "--steps", "100"],
+        "collect": [*PUSH_T_COLLECT],
         "train": ["--steps", "8000", "--batch-size", "64", "--checkpoint-every", "1000"],
         # Then on to 14000 steps (--resume): a second, shorter cosine cycle from the 8000-step weights.
         "resume": ["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50"],
     },
-    # The GPU recipes (one H100): a wider encoder and predictor, batches of 256, the file's frames held
-    # decompressed in memory (--cache-mb), collection in 8 processes; Push-T and Cube ran side by side.
+    # The GPU recipes (one H100). cube-gpu is the CPU recipe on the GPU. The wide ones: a wider encoder and
+    # predictor, batches of 256; push-t-gpu and cube-gpu-wide ran side by side. Collection in 8 processes,
+    # the file's frames held decompressed in memory (--cache-mb).
     "push-t-gpu": {
-        "collect": ["--env", "jepaworld/PushT-v0", "--episodes", "1500", "--steps", "100", "--workers", "8"],
-        "train": [*GPU_TRAIN],
+        "collect": [*PUSH_T_COLLECT, "--workers", "8"],
+        "train": [*GPU_WIDE_TRAIN],
         "eval": [*GPU_EVAL],
     },
     "cube-gpu": {
-        "collect": ["--env", "jepaworld/Cube-v0", "--episodes", "1500", "--steps", "100", "--workers", "8"],
-        "train": [*GPU_TRAIN],
+        "collect": [*CUBE_COLLECT, "--workers", "8"],
+        "train": [*CUBE_TRAIN, "--cache-mb", "8192", "--device", "cuda"],
+        "eval": [*GPU_EVAL],
+    },
+    "cube-gpu-wide": {
+        "collect": [*CUBE_COLLECT, "--workers", "8"],
+        "train": [*GPU_WIDE_TRAIN],
         "eval": [*GPU_EVAL],
     },
     "reacher": {
@@ -50,8 +59,8 @@ RECIPES = {
         "eval": ["--episodes", "100", "--max-steps", "100"],
     },
     "cube": {
-        "collect": ["--env", "jepaworld/Cube-v0", "--episodes", "1500", "--steps", "100"],
-        "train": ["--steps", "12000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "collect": [*CUBE_COLLECT],
+        "train": [*CUBE_TRAIN],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50"],
     },
 }
@@ -98,6 +107,7 @@ def summarise(name: str, out: Path, seconds: dict, peak_mb: float | None) -> dic
         "episodes": results["episodes"],
         "rows": list(rows.values()),
         "checkpoint": results["checkpoint"],
+        "device": results.get("device", "cpu"),
     }
 
 
@@ -119,7 +129,8 @@ def markdown(report: dict) -> str:
             "",
             f"world model {100 * report['success_rate']:.1f}% [{100 * low:.1f}, {100 * high:.1f}]; "
             f"{report['pairs_solved_at_the_start']} pairs were solved at the start; "
-            f"training {report['train_steps']} steps in {report['train_seconds']:.0f} s; {seconds}",
+            f"training {report['train_steps']} steps in {report['train_seconds']:.0f} s on {report['device']}; "
+            f"{seconds}",
             "",
         ]
     )
