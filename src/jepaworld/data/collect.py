@@ -56,7 +56,7 @@ def collect(config: CollectConfig) -> Path:
     """Write ``config.episodes`` episodes to ``config.out`` -> the path written.
 
     Episode ``i`` depends only on its seed, so ``workers`` processes (each with its own env) write the
-    same file as one; episodes are written in order as they arrive.
+    same file as one: they are written in episode order, each as soon as it and those before it are done.
     """
     env = _make_env(config)
     space = env.action_space
