@@ -71,6 +71,8 @@ def test_in_memory_windows_give_the_same_batches(tiny_data):
         assert a.keys() == b.keys() == {"frames", "actions", "state"}
         for key in a:
             assert torch.equal(a[key], b[key]) and b[key].is_contiguous(), key
+    for i in (0, 7, len(on_disk) - 1):
+        assert all(torch.equal(on_disk[i][key], in_memory[i][key]) for key in on_disk[i])
 
 
 def test_collection_seeds_stay_below_held_out_block():

@@ -17,8 +17,8 @@ class WindowDataset(torch.utils.data.Dataset):
     Item ``i`` is a dict:
       ``frames`` ``[T, 3, H, W]`` uint8, ``actions`` ``[T - 1, frameskip * A]`` float32 (the ``frameskip``
       env actions between consecutive frames, concatenated), and ``state`` ``[T, S]`` when the file has it.
-    Where the file's frames fit in ``cache_mb`` decompressed, they are read once and held in memory, and
-    a batch is one gather; otherwise they are read per window through a decompressed-chunk cache of
+    Where the chosen episodes' frames fit in ``cache_mb`` decompressed, they are read once and held in
+    memory, and a batch is one gather; otherwise they are read per window through a decompressed-chunk cache of
     that size. The small per-step columns (actions, state) are always held whole. Both ways give the
     same batches.
     """
@@ -35,21 +35,32 @@ class WindowDataset(torch.utils.data.Dataset):
             raise ValueError(f"a window needs at least 2 frames (history + next), got num_frames={num_frames}")
         if frameskip < 1:
             raise ValueError(f"frameskip must be >= 1, got {frameskip}")
-        self.file = EpisodeFile(path, cache_bytes=cache_mb * 2**20)
-        frame_bytes = self.file.num_frames * int(np.prod(self.file.frame_shape))
-        self._frames = self.file.rows("frames", 0, self.file.num_frames) if frame_bytes <= cache_mb * 2**20 else None
+        self.file = EpisodeFile(path)
         self._actions = self.file.rows("actions", 0, self.file.num_frames)
         self._state = self.file.rows("state", 0, self.file.num_frames) if self.file.has_state else None
         self.num_frames, self.frameskip = num_frames, frameskip
         self.span = (num_frames - 1) * frameskip + 1
         chosen = np.arange(self.file.num_episodes) if episodes is None else np.asarray(episodes)
-        starts = [np.arange(self.file.episode_starts[e], self.file.episode_ends[e] - self.span + 1) for e in chosen]
+        first, ends = self.file.episode_starts[chosen], self.file.episode_ends[chosen]
+        starts = [np.arange(a, b - self.span + 1) for a, b in zip(first, ends, strict=True)]
         self.starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
         if len(self.starts) == 0:
             raise ValueError(
                 f"{self.file.path}: no episode is long enough for a window of {num_frames} frames "
                 f"at frameskip {frameskip} ({self.span} steps)"
             )
+        lengths = ends - first
+        if int(lengths.sum()) * int(np.prod(self.file.frame_shape)) <= cache_mb * 2**20:
+            # The chosen episodes' frames, back to back; window i starts at row _memory_starts[i] of them.
+            self._frames = np.empty((int(lengths.sum()), *self.file.frame_shape), np.uint8)
+            placed = np.cumsum(lengths) - lengths
+            for a, b, at in zip(first, ends, placed, strict=True):
+                self._frames[at : at + b - a] = self.file.rows("frames", int(a), int(b))
+            self._memory_starts = self.starts - np.repeat(first - placed, [len(x) for x in starts])
+        else:
+            self._frames = None
+            self.file.close()
+            self.file = EpisodeFile(path, cache_bytes=cache_mb * 2**20)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -57,7 +68,11 @@ class WindowDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         start = int(self.starts[index])
         k, t = self.frameskip, self.num_frames
-        frames = self._frame_rows(start, start + self.span)[::k]
+        if self._frames is None:
+            frames = self.file.rows("frames", start, start + self.span)[::k]
+        else:
+            at = int(self._memory_starts[index])
+            frames = self._frames[at : at + self.span : k]
         actions = self._actions[start : start + (t - 1) * k]
         item = {
             "frames": torch.from_numpy(rearrange(frames, "t h w c -> t c h w").copy()),
@@ -72,9 +87,6 @@ class WindowDataset(torch.utils.data.Dataset):
         """Whether the frames are held in memory (they fit in ``cache_mb``)."""
         return self._frames is not None
 
-    def _frame_rows(self, start: int, stop: int) -> np.ndarray:
-        return self._frames[start:stop] if self._frames is not None else self.file.rows("frames", start, stop)
-
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """A random batch: each value gains a leading ``[B]`` axis. Reproducible from ``rng``."""
         indices = np.sort(rng.integers(0, len(self), size=batch_size))
@@ -82,9 +94,9 @@ class WindowDataset(torch.utils.data.Dataset):
             items = [self[int(i)] for i in indices]
             return {key: torch.stack([it[key] for it in items]) for key in items[0]}
         k, t = self.frameskip, self.num_frames
-        starts = self.starts[indices][:, None]
+        starts, at = self.starts[indices][:, None], self._memory_starts[indices][:, None]
         frame_rows, action_rows = starts + np.arange(0, self.span, k), starts + np.arange((t - 1) * k)
-        frames = rearrange(self._frames[frame_rows], "b t h w c -> b t c h w")
+        frames = rearrange(self._frames[at + np.arange(0, self.span, k)], "b t h w c -> b t c h w")
         batch = {
             "frames": torch.from_numpy(np.ascontiguousarray(frames)),
             "actions": torch.from_numpy(rearrange(self._actions[action_rows], "b (t k) a -> b t (k a)", k=k)),
