@@ -18,9 +18,9 @@ class WindowDataset(torch.utils.data.Dataset):
       ``frames`` ``[T, 3, H, W]`` uint8, ``actions`` ``[T - 1, frameskip * A]`` float32 (the ``frameskip``
       env actions between consecutive frames, concatenated), and ``state`` ``[T, S]`` when the file has it.
     Where the chosen episodes' frames fit in ``cache_mb`` decompressed, they are read once and held in
-    memory, and a batch is one gather; otherwise they are read per window through a decompressed-chunk cache of
-    that size. The small per-step columns (actions, state) are always held whole. Both ways give the
-    same batches.
+    memory, and a batch is one gather; otherwise they are read per window through a decompressed-chunk
+    cache of that size. The small per-step columns (actions, state) are always held whole. Both ways
+    give the same batches.
     """
 
     def __init__(
@@ -94,9 +94,10 @@ class WindowDataset(torch.utils.data.Dataset):
             items = [self[int(i)] for i in indices]
             return {key: torch.stack([it[key] for it in items]) for key in items[0]}
         k, t = self.frameskip, self.num_frames
-        starts, at = self.starts[indices][:, None], self._memory_starts[indices][:, None]
-        frame_rows, action_rows = starts + np.arange(0, self.span, k), starts + np.arange((t - 1) * k)
-        frames = rearrange(self._frames[at + np.arange(0, self.span, k)], "b t h w c -> b t c h w")
+        offsets, starts = np.arange(0, self.span, k), self.starts[indices][:, None]
+        frames = self._frames[self._memory_starts[indices][:, None] + offsets]
+        frame_rows, action_rows = starts + offsets, starts + np.arange((t - 1) * k)
+        frames = rearrange(frames, "b t h w c -> b t c h w")
         batch = {
             "frames": torch.from_numpy(np.ascontiguousarray(frames)),
             "actions": torch.from_numpy(rearrange(self._actions[action_rows], "b (t k) a -> b t (k a)", k=k)),
