@@ -73,6 +73,18 @@ def test_probe_on_a_trained_checkpoint(served_checkpoint, tmp_path):
     assert json.loads((tmp_path / "probe.json").read_text())["test_episodes"] == 6
 
 
+def test_supervised_ceiling_reads_what_the_frames_show(served_checkpoint, tmp_path):
+    # A fresh encoder of the checkpoint's architecture, trained on frames -> state: the agent's position is
+    # plain in Two-Room's frames, so the ceiling reads it; the frozen probes are still fitted beside it.
+    data = collect(CollectConfig(episodes=12, steps=60, seed=7, out=str(tmp_path / "probe.h5"), progress=False))
+    config = ProbeConfig(
+        checkpoint=str(served_checkpoint), data=str(data), mlp_steps=0, frames=(1,), supervised_steps=150, device="cpu"
+    )
+    scores = probe(config)["probes"]
+    assert set(scores) == {"linear_1frame", "supervised_ceiling"}
+    assert min(scores["supervised_ceiling"].values()) > 0.8, scores
+
+
 def test_probe_names_the_quantities_when_angles_are_not_among_them(served_checkpoint, tiny_data, capsys):
     assert main(["probe", "--checkpoint", str(served_checkpoint), "--data", tiny_data, "--angles", "yaw"]) == 2
     assert "--angles ['yaw']: not quantities of this file's state; it has ['agent_x', 'agent_y']" in (

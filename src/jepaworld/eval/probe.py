@@ -6,6 +6,10 @@ regression, closed form) and a small MLP probe are fitted from them to the state
 A probe over ``frames = 2`` reads the latents of the frame and the one before it (velocities need two).
 Angles are probed as their cosine and sine: the number of an angle jumps where it wraps (or grows
 without bound, turn after turn), its cosine and sine do not.
+
+The supervised ceiling (``supervised_steps``) trains a fresh encoder of the checkpoint's architecture,
+end to end, from the fit episodes' frames to their state: what the frames show to that architecture. A
+quantity the ceiling reads and the frozen probes do not is one the world model's training left out.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch import nn
 
 from jepaworld.config import check, option, to_dict
 from jepaworld.data import EpisodeFile
+from jepaworld.models.encoders import ENCODERS
 from jepaworld.train import load_checkpoint, resolve_device
 
 
@@ -38,6 +43,9 @@ class ProbeConfig:
     )
     ridge: float = option(1e-3, "ridge penalty of the linear probe (on standardised latents)")
     mlp_steps: int = option(1500, "optimizer steps of the MLP probe (0: linear only)")
+    supervised_steps: int = option(
+        0, "steps of the supervised ceiling: the checkpoint's encoder architecture, fresh, trained on frames -> state"
+    )
     seed: int = option(0, "seed of the episode split and the MLP")
     device: str = option("auto", "torch device for encoding")
 
@@ -46,7 +54,10 @@ class ProbeConfig:
         check(0.05 <= self.test_fraction <= 0.5, f"test_fraction must be in [0.05, 0.5], got {self.test_fraction}")
         check(self.max_episodes >= 4, f"max_episodes must be >= 4, got {self.max_episodes}")
         check(all(k >= 1 for k in self.frames) and bool(self.frames), f"frames must be >= 1, got {self.frames}")
-        check(self.ridge >= 0 and self.mlp_steps >= 0, "ridge and mlp_steps must be >= 0")
+        check(
+            self.ridge >= 0 and self.mlp_steps >= 0 and self.supervised_steps >= 0,
+            "ridge, mlp_steps and supervised_steps must be >= 0",
+        )
 
 
 @torch.inference_mode()
@@ -93,6 +104,20 @@ def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float):
     return lambda q: np.concatenate([(q - mean) / std, np.ones((len(q), 1))], axis=1) @ weights
 
 
+def regress(net: nn.Module, batch_loss, rows: int, batch: int, steps: int, seed: int) -> None:
+    """Train ``net`` on ``batch_loss(row indices)`` over random minibatches (AdamW, cosine), then eval mode."""
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        loss = batch_loss(torch.randint(0, rows, (min(batch, rows),), generator=generator))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    net.eval()
+
+
 def fit_mlp(x: np.ndarray, y: np.ndarray, steps: int, seed: int, hidden: int = 256):
     """A two-layer MLP (standardised inputs and targets, AdamW, minibatches of 512) -> ``predict``."""
     torch.manual_seed(seed)
@@ -102,21 +127,37 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, steps: int, seed: int, hidden: int = 2
     net = nn.Sequential(
         nn.Linear(x.shape[1], hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, y.shape[1])
     )
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        index = torch.randint(0, len(xt), (min(512, len(xt)),), generator=generator)
-        loss = (net(xt[index]) - yt[index]).pow(2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    net.eval()
+    regress(net, lambda index: (net(xt[index]) - yt[index]).pow(2).mean(), len(xt), 512, steps, seed)
 
     def predict(q: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return net(torch.from_numpy(((q - mx) / sx).astype(np.float32))).numpy() * sy + my
+
+    return predict
+
+
+def fit_supervised(model_config, frames: np.ndarray, y: np.ndarray, steps: int, seed: int, device, batch: int = 64):
+    """A fresh encoder of ``model_config``'s architecture and an MLP head, trained end to end from frames
+    ``[N, H, W, C]`` uint8 to standardised ``y [N, S]`` (AdamW, cosine) -> ``predict(frames) -> y``."""
+    torch.manual_seed(seed)
+    encoder = ENCODERS.build(model_config.encoder, image_size=model_config.image_size, width=model_config.encoder_width)
+    head = nn.Sequential(nn.Linear(encoder.out_dim, 256), nn.GELU(), nn.Linear(256, y.shape[1]))
+    net = nn.Sequential(encoder, nn.Flatten(), head).to(device)
+    my, sy = y.mean(0), y.std(0) + 1e-6
+    yt = torch.from_numpy(((y - my) / sy).astype(np.float32))
+
+    def as_obs(rows: np.ndarray) -> torch.Tensor:  # [B, H, W, C] -> [B, 1, C, H, W]
+        return torch.from_numpy(rows).permute(0, 3, 1, 2)[:, None].to(device)
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
+        return (net(as_obs(frames[index.numpy()])) - yt[index].to(device)).pow(2).mean()
+
+    regress(net, batch_loss, len(frames), batch, steps, seed)
+
+    def predict(q: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = [net(as_obs(q[i : i + 512])).float().cpu().numpy() for i in range(0, len(q), 512)]
+        return np.concatenate(out) * sy + my
 
     return predict
 
@@ -171,6 +212,12 @@ def probe(config: ProbeConfig) -> dict:
         latents = {
             split: encode_episodes(model, episodes, idx, device) for split, idx in (("fit", fit), ("test", test))
         }
+        if config.supervised_steps:  # frames and states of the rows with a finite state
+            pixels = {}
+            for split, idx in (("fit", fit), ("test", test)):
+                y = np.concatenate(states[split])
+                keep = np.all(np.isfinite(y), axis=1)
+                pixels[split] = (np.concatenate([episodes.episode(int(e))["frames"] for e in idx])[keep], y[keep])
     results = {
         "checkpoint": str(info.path),
         "data": str(config.data),
@@ -190,6 +237,10 @@ def probe(config: ProbeConfig) -> dict:
             r2 = r2_scores(predict(x_test), y_test)
             results["probes"][f"{kind}_{k}frame"] = dict(zip(names, map(float, r2), strict=True))
         results[f"rows_{k}frame"] = {"fit": len(x_fit), "test": len(x_test)}
+    if config.supervised_steps:
+        predict = fit_supervised(info.model, *pixels["fit"], config.supervised_steps, config.seed, device)
+        r2 = r2_scores(predict(pixels["test"][0]), pixels["test"][1])
+        results["probes"]["supervised_ceiling"] = dict(zip(names, map(float, r2), strict=True))
     if config.out:
         out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
