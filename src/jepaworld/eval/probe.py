@@ -138,7 +138,7 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, steps: int, seed: int, hidden: int = 2
 
 def fit_supervised(model_config, frames: np.ndarray, y: np.ndarray, steps: int, seed: int, device, batch: int = 64):
     """A fresh encoder of ``model_config``'s architecture and an MLP head, trained end to end from frames
-    ``[N, H, W, C]`` uint8 to standardised ``y [N, S]`` (AdamW, cosine) -> ``predict(frames) -> y``."""
+    ``[N, H, W, C]`` uint8 to ``y [N, S]`` (standardised inside; AdamW, cosine) -> ``predict(frames) -> y``."""
     torch.manual_seed(seed)
     encoder = ENCODERS.build(model_config.encoder, image_size=model_config.image_size, width=model_config.encoder_width)
     head = nn.Sequential(nn.Linear(encoder.out_dim, 256), nn.GELU(), nn.Linear(256, y.shape[1]))
