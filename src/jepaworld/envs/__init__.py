@@ -35,9 +35,15 @@ REACHER_ID = "jepaworld/Reacher-v0"
 if REACHER_ID not in gym.registry:
     gym.register(id=REACHER_ID, entry_point="jepaworld.envs.reacher:ReacherEnv", max_episode_steps=200)
 
-CUBE_ID = "jepaworld/Cube-v0"
-if CUBE_ID not in gym.registry:
-    gym.register(id=CUBE_ID, entry_point="jepaworld.envs.cube:CubeEnv", max_episode_steps=200)
+CUBE_ID = "jepaworld/Cube-v1"
+#: The first Cube: the same scene with a thin stripe on top for the yaw (``CubeEnv(marker="stripe")``),
+#: kept so that checkpoints and figures made on it can be re-run.
+CUBE_V0_ID = "jepaworld/Cube-v0"
+for env_id, marker in ((CUBE_ID, "half"), (CUBE_V0_ID, "stripe")):
+    if env_id not in gym.registry:
+        gym.register(
+            id=env_id, entry_point="jepaworld.envs.cube:CubeEnv", max_episode_steps=200, kwargs={"marker": marker}
+        )
 
 #: Keyword arguments ``jepaworld collect`` gives an env: the data policy wanders the whole arena
 #: instead of stopping at the evaluation goal.
@@ -45,12 +51,13 @@ COLLECT_KWARGS = {
     **{env_id: {"goal_mode": "any", "terminate_on_success": False} for env_id in (TWO_ROOM_ID, SWM_TWO_ROOM_ID)},
     PUSH_T_ID: {"terminate_on_success": False},
     REACHER_ID: {"terminate_on_success": False},
-    CUBE_ID: {"terminate_on_success": False},
+    **{env_id: {"terminate_on_success": False} for env_id in (CUBE_ID, CUBE_V0_ID)},
 }
 
 __all__ = [
     "COLLECT_KWARGS",
     "CUBE_ID",
+    "CUBE_V0_ID",
     "PUSH_T_ID",
     "PUSH_T_MAX_STEPS",
     "REACHER_ID",

@@ -1,10 +1,10 @@
 """Cube: push a cube to a goal pose on a table, seen by a camera from above and in front (MuJoCo, 3-D).
 
 A blue pusher (a cylinder on two slide joints, driven by velocity actuators) moves in the table's
-plane; the cube (6 cm, a free body: it slides, turns and can tip) has one red face and a red stripe
-on top pointing to it, so its yaw is visible. The camera looks down at about 55 degrees from the
-front: depth and height are in perspective, not on a plane as in Push-T, so the model must learn
-the 3-D scene to plan in it.
+plane; the cube (6 cm, a free body: it slides, turns and can tip) has one red face, and the half of
+its top toward that face is red too, so its yaw is visible at 64 px (``TOP_MARKERS``). The camera
+looks down at about 55 degrees from the front: depth and height are in perspective, not on a plane
+as in Push-T, so the model must learn the 3-D scene to plan in it.
 
 Success: the cube's centre within ``position_tolerance`` (2 cm) of the goal's and its yaw within
 ``angle_tolerance`` (20 degrees) of the goal's. ``info``: ``state`` ``[pusher x, pusher y, cube x,
@@ -49,8 +49,7 @@ XML = f"""
       <geom type="box" size="{HALF} {HALF} {HALF}" rgba=".95 .75 .2 1" mass="0.2" friction="0.5"/>
       <geom type="box" pos="{HALF - 0.001} 0 0" size="0.0015 {HALF * 0.9} {HALF * 0.9}" rgba=".85 .15 .1 1"
             contype="0" conaffinity="0" mass="0"/>
-      <geom type="box" pos="{HALF * 0.45} 0 {HALF - 0.001}" size="{HALF * 0.5} 0.005 0.0015" rgba=".85 .15 .1 1"
-            contype="0" conaffinity="0" mass="0"/>
+      TOP_MARKER
     </body>
     <camera name="view" pos="0 -0.36 0.56" xyaxes="1 0 0 0 0.82 0.57" fovy="55"/>
   </worldbody>
@@ -60,6 +59,23 @@ XML = f"""
   </actuator>
 </mujoco>
 """
+
+#: What the cube's top shows of its yaw, beside the red face. ``half``: the half of the top toward the
+#: red face is red, a blob about 3 px across at 64 px, whose place beside the yellow half is the yaw.
+#: ``stripe`` (``Cube-v0``): a 1 cm red stripe from the centre to the red face, about 1 px wide at 64 px;
+#: the world models trained on it left the yaw out of their latents.
+TOP_MARKERS = {
+    "half": f'<geom type="box" pos="{HALF * 0.5} 0 {HALF - 0.001}" size="{HALF * 0.5} {HALF * 0.95} 0.0015"',
+    "stripe": f'<geom type="box" pos="{HALF * 0.45} 0 {HALF - 0.001}" size="{HALF * 0.5} 0.005 0.0015"',
+}
+
+
+def cube_xml(marker: str) -> str:
+    """The scene with the top marker ``marker`` (a key of ``TOP_MARKERS``)."""
+    if marker not in TOP_MARKERS:
+        raise ValueError(f"Cube marker must be one of {sorted(TOP_MARKERS)}, got {marker!r}")
+    top = TOP_MARKERS[marker] + ' rgba=".85 .15 .1 1" contype="0" conaffinity="0" mass="0"/>'
+    return XML.replace("TOP_MARKER", top)
 
 
 def _pose(qpos: np.ndarray) -> np.ndarray:
@@ -108,7 +124,8 @@ class CubePhysics:
 
 
 class CubeEnv(gym.Env):
-    """Gymnasium env ``jepaworld/Cube-v0``: observation ``[size, size, 3]`` uint8, action ``[2]`` pusher velocity."""
+    """Gymnasium env ``jepaworld/Cube-v1`` (``Cube-v0``: ``marker="stripe"``): observation ``[size, size, 3]``
+    uint8, action ``[2]`` pusher velocity."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
     state_names: ClassVar[tuple[str, ...]] = ("pusher_x", "pusher_y", "cube_x", "cube_y", "cube_z", "cube_yaw")
@@ -123,6 +140,7 @@ class CubeEnv(gym.Env):
         terminate_on_success: bool = True,
         max_speed: float = 0.3,
         substeps: int = 10,
+        marker: str = "half",
     ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
@@ -130,11 +148,11 @@ class CubeEnv(gym.Env):
         import mujoco
 
         self._mujoco = mujoco
-        self.model = mujoco.MjModel.from_xml_string(XML)
+        self.model = mujoco.MjModel.from_xml_string(cube_xml(marker))
         self.data = mujoco.MjData(self.model)
         self._renderer = mujoco.Renderer(self.model, size, size)
         self._finalizer = weakref.finalize(self, self._renderer.close)
-        self.render_mode, self.size = render_mode, size
+        self.render_mode, self.size, self.marker = render_mode, size, marker
         self.position_tolerance, self.angle_tolerance = position_tolerance, angle_tolerance
         self.terminate_on_success, self.max_speed, self.substeps = terminate_on_success, max_speed, substeps
         self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
