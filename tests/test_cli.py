@@ -29,6 +29,11 @@ def test_every_option_has_help(command):
         (["collect", "--episodes", "0"], "episodes must be >= 1, got 0"),
         (["collect", "--workers", "0"], "workers must be >= 1, got 0"),
         (["train", "--cache-mb", "0"], "cache_mb must be >= 1, got 0"),
+        (["train", "--sigreg-bank", "-1"], "sigreg_bank must be >= 0, got -1"),
+        (
+            ["collect", "--env", "jepaworld/Cube-v1", "--env-kwargs", '{"marker": "arrow"}', "--episodes", "1"],
+            "Cube marker must be one of ['half', 'stripe'], got 'arrow'",
+        ),
         (["probe", "--checkpoint", "RUN", "--data", "D", "--supervised-steps", "-1"], "supervised_steps must be >= 0"),
         (["train", "--data", "/nonexistent/data.h5", "--out", "/tmp/jw-never"], "does not exist"),
         (["eval", "--checkpoint", "/nonexistent/run"], "does not exist"),

@@ -156,3 +156,35 @@ def test_motion_sigreg_tests_what_changes_within_each_window():
     assert "motion_sigreg" not in build_world_model(dataclasses.replace(config, motion_sigreg_weight=0)).loss(batch)[1]
     with pytest.raises(ValueError, match="motion_sigreg_weight must be >= 0, got -1"):
         dataclasses.replace(config, motion_sigreg_weight=-1.0)
+
+
+def test_sigreg_bank_tests_the_window_with_the_latents_of_earlier_batches():
+    """sigreg_bank = K: one SIGReg over the batch's B x T latents and the K latest of earlier batches
+    (no gradient through those); evaluation leaves the bank alone."""
+    config = dataclasses.replace(TINY_MODEL, sigreg_bank=30)
+    model = build_world_model(config)
+    batches = [
+        {
+            "frames": torch.randint(0, 255, (4, 3, 3, 64, 64), dtype=torch.uint8),
+            "actions": torch.randn(4, 2, config.action_dim),
+        }
+        for _ in range(3)
+    ]
+    model.loss(batches[0])
+    assert model._bank.shape == (12, config.latent_dim) and not model._bank.requires_grad
+    first = model._bank.clone()
+    torch.manual_seed(3)
+    _, metrics = model.loss(batches[1])
+    torch.manual_seed(3)
+    z = model.encode(batches[1]["frames"]).flatten(0, 1)
+    assert metrics["sigreg"] == pytest.approx(model.regulariser(torch.cat([z, first])).item(), rel=1e-4)
+    torch.testing.assert_close(model._bank, torch.cat([z, first]).detach())  # newest first, 24 of 30
+    model.loss(batches[2])
+    assert model._bank.shape == (30, config.latent_dim)  # capped at K: the oldest dropped
+    torch.testing.assert_close(model._bank[12:], torch.cat([z, first]).detach()[:18])
+    model.eval()
+    kept = model._bank.clone()
+    model.loss(batches[0])
+    torch.testing.assert_close(model._bank, kept)
+    with pytest.raises(ValueError, match="sigreg_bank must be >= 0, got -1"):
+        dataclasses.replace(config, sigreg_bank=-1)

@@ -41,6 +41,12 @@ class ModelConfig:
     motion_sigreg_weight: float = option(
         0.0, "weight of SIGReg on each window's latents minus their window mean: what moves must be encoded"
     )
+    sigreg_bank: int = option(
+        0,
+        "0: SIGReg tests each time step's batch of B latents; K > 0: it tests the window's B x T latents at "
+        "once together with the K latents of the batches before (kept, no gradient): more samples, more power "
+        "to see a quantity the latents leave out",
+    )
     env_action_dim: int = option(2, "action size of the env, 0 for videos (filled from the data)", cli=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +64,7 @@ class ModelConfig:
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         check(self.env_action_dim >= 0, f"env_action_dim must be >= 0 (0: action-free), got {self.env_action_dim}")
         check(self.sigreg_weight >= 0, f"sigreg_weight must be >= 0, got {self.sigreg_weight}")
+        check(self.sigreg_bank >= 0, f"sigreg_bank must be >= 0, got {self.sigreg_bank}")
         check(self.motion_sigreg_weight >= 0, f"motion_sigreg_weight must be >= 0, got {self.motion_sigreg_weight}")
         check(
             0 <= self.rollout_steps < self.history,
@@ -98,12 +105,15 @@ class WorldModel(nn.Module):
         sigreg_weight: float,
         rollout_steps: int = 0,
         motion_sigreg_weight: float = 0.0,
+        sigreg_bank: int = 0,
     ) -> None:
         super().__init__()
         self.encoder, self.projector, self.predictor = encoder, projector, predictor
         self.regulariser = regulariser
         self.history, self.action_dim, self.sigreg_weight = history, action_dim, sigreg_weight
         self.rollout_steps, self.motion_sigreg_weight = rollout_steps, motion_sigreg_weight
+        self.sigreg_bank = sigreg_bank
+        self._bank: torch.Tensor | None = None  # the latest sigreg_bank latents of earlier batches, detached
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """Frames ``[B, T, C, H, W]`` (uint8 or float in [0, 1]) -> latents ``[B, T, D]``."""
@@ -169,7 +179,7 @@ class WorldModel(nn.Module):
         z = self.encode(frames)  # [B, T+1, D]
         pred = self.predict(z[:, :-1], actions)  # [B, T, D]
         prediction = F.mse_loss(pred, z[:, 1:])
-        regulariser = self.regulariser(z.transpose(0, 1))  # SIGReg per time step over the batch
+        regulariser = self._sigreg(z)
         loss = prediction + self.sigreg_weight * regulariser
         metrics = {"pred": prediction.item(), "sigreg": regulariser.item()}
         if self.motion_sigreg_weight > 0:
@@ -186,6 +196,17 @@ class WorldModel(nn.Module):
         with torch.no_grad():
             z_std = z.flatten(0, 1).std(0).mean()
         return loss, {"loss": loss.item(), **metrics, "z_std": z_std.item()}
+
+    def _sigreg(self, z: torch.Tensor) -> torch.Tensor:
+        """SIGReg of latents ``[B, T, D]``: per time step over the batch, or (``sigreg_bank``) over all of
+        them and the bank, which then takes in this batch's latents in place of its oldest."""
+        if not self.sigreg_bank:
+            return self.regulariser(z.transpose(0, 1))
+        flat = z.flatten(0, 1)
+        samples = flat if self._bank is None or not self.training else torch.cat([flat, self._bank.to(flat)])
+        if self.training:
+            self._bank = samples.detach()[: self.sigreg_bank]
+        return self.regulariser(samples)
 
     @torch.no_grad()
     def surprise(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
@@ -230,4 +251,5 @@ def build_world_model(config: ModelConfig) -> WorldModel:
         sigreg_weight=config.sigreg_weight,
         rollout_steps=config.rollout_steps,
         motion_sigreg_weight=config.motion_sigreg_weight,
+        sigreg_bank=config.sigreg_bank,
     )
