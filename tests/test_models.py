@@ -188,3 +188,20 @@ def test_sigreg_bank_tests_the_window_with_the_latents_of_earlier_batches():
     torch.testing.assert_close(model._bank, kept)
     with pytest.raises(ValueError, match="sigreg_bank must be >= 0, got -1"):
         dataclasses.replace(config, sigreg_bank=-1)
+
+
+def test_sigreg_with_a_bank_equals_sigreg_of_the_pooled_samples():
+    """A bank counts as more samples: the same statistic and the same gradient for z as the samples
+    pooled, with none flowing into the bank."""
+    z, bank = torch.randn(48, 8, requires_grad=True), torch.randn(200, 8) * 1.5
+    torch.manual_seed(4)
+    with_bank = SIGReg(32)(z, bank)
+    with_bank.backward()
+    pooled_z = z.detach().clone().requires_grad_(True)
+    torch.manual_seed(4)
+    pooled = SIGReg(32)(torch.cat([pooled_z, bank]))
+    pooled.backward()
+    assert with_bank.item() == pytest.approx(pooled.item(), rel=1e-5)
+    torch.testing.assert_close(z.grad, pooled_z.grad)
+    torch.manual_seed(4)
+    assert abs(SIGReg(32)(z).item() - with_bank.item()) > 1.0  # the bank's spread is seen

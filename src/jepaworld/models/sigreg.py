@@ -34,7 +34,9 @@ class SIGReg(nn.Module):
         self.register_buffer("weights", weights * torch.exp(-0.5 * t**2), persistent=False)
         self.register_buffer("target", torch.exp(-0.5 * t**2), persistent=False)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, bank: torch.Tensor | None = None) -> torch.Tensor:
+        """``bank [M, D]``: more samples of the same distribution, tested with ``z`` (a 2-D ``z`` only);
+        no gradient flows into them, and their characteristic function costs no backward pass."""
         if z.dim() == 2:
             z = z.unsqueeze(0)
         _, n, d = z.shape
@@ -43,15 +45,23 @@ class SIGReg(nn.Module):
         distributed = dist.is_available() and dist.is_initialized()
         if distributed:
             dist.broadcast(directions, src=0)  # every rank must test the same directions
-        h = z @ directions  # [T, N, P]
-        angles = h.unsqueeze(-1) * self.t  # [T, N, P, K]
-        cos, sin = angles.cos().mean(1), angles.sin().mean(1)  # empirical CF, [T, P, K]
+        cos, sin = self._sums(z, directions)  # empirical CF times N, [T, P, K]
+        if bank is not None:
+            with torch.no_grad():
+                bank_cos, bank_sin = self._sums(bank.unsqueeze(0), directions)
+            cos, sin, n = cos + bank_cos, sin + bank_sin, n + bank.shape[0]
+        cos, sin = cos / n, sin / n
         world = 1
         if distributed:
             world = dist.get_world_size()
             cos, sin = _all_reduce_sum(cos) / world, _all_reduce_sum(sin) / world
         error = (cos - self.target) ** 2 + sin**2  # [T, P, K]
         return (error @ self.weights).mean() * n * world
+
+    def _sums(self, z: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z [T, N, D]`` -> sums over N of ``cos(t h)`` and ``sin(t h)``, ``h = z @ directions``: ``[T, P, K]``."""
+        angles = (z @ directions).unsqueeze(-1) * self.t  # [T, N, P, K]
+        return angles.cos().sum(1), angles.sin().sum(1)
 
 
 def _all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:

@@ -203,10 +203,10 @@ class WorldModel(nn.Module):
         if not self.sigreg_bank:
             return self.regulariser(z.transpose(0, 1))
         flat = z.flatten(0, 1)
-        samples = flat if self._bank is None or not self.training else torch.cat([flat, self._bank.to(flat)])
+        bank = self._bank.to(flat) if self._bank is not None and self.training else None
         if self.training:
-            self._bank = samples.detach()[: self.sigreg_bank]
-        return self.regulariser(samples)
+            self._bank = (flat.detach() if bank is None else torch.cat([flat.detach(), bank]))[: self.sigreg_bank]
+        return self.regulariser(flat, bank)
 
     @torch.no_grad()
     def surprise(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
