@@ -35,8 +35,9 @@ class SIGReg(nn.Module):
         self.register_buffer("target", torch.exp(-0.5 * t**2), persistent=False)
 
     def forward(self, z: torch.Tensor, bank: torch.Tensor | None = None) -> torch.Tensor:
-        """``bank [M, D]``: more samples of the same distribution, tested with ``z`` (a 2-D ``z`` only);
-        no gradient flows into them, and their characteristic function costs no backward pass."""
+        """``bank [M, D]``: more samples of the same distribution, tested with ``z`` (with each of the T
+        batches of a 3-D ``z``); no gradient flows into them, and their characteristic function costs no
+        backward pass."""
         if z.dim() == 2:
             z = z.unsqueeze(0)
         _, n, d = z.shape
