@@ -119,3 +119,30 @@ def test_training_refuses_to_clobber_a_run(tiny_data, tmp_path):
     assert any(p.name.startswith("events.out.tfevents") for p in Path(tmp_path / "run" / "tensorboard").iterdir())
     with pytest.raises(FileExistsError, match="--resume"):
         train(cfg, TINY_MODEL)
+
+
+def test_init_from_starts_a_fine_tune_from_the_whole_model(tiny_data, tmp_path):
+    import dataclasses
+
+    base = TrainConfig(data=tiny_data, out=str(tmp_path / "base"), steps=3, batch_size=8, progress=False, seed=5)
+    train(base, TINY_MODEL)
+    source, _ = load_checkpoint(tmp_path / "base")
+    # A loss-only change (the bank, the weight) is allowed; one training step moves every part off the source.
+    tuned_model = dataclasses.replace(TINY_MODEL, sigreg_bank=64, sigreg_weight=0.05)
+    tune = dataclasses.replace(
+        base, out=str(tmp_path / "tune"), init_from=str(tmp_path / "base"), steps=1, lr=1e-9, seed=0
+    )
+    train(tune, tuned_model)
+    tuned, info = load_checkpoint(tmp_path / "tune")
+    assert info.step == 1 and info.model.sigreg_bank == 64 and info.model.sigreg_weight == 0.05
+    for part in ("encoder", "projector", "predictor"):  # seeds 5 and 0: a fresh init would differ
+        a, b = dict(getattr(source, part).named_parameters()), dict(getattr(tuned, part).named_parameters())
+        for key in a:  # lr 1e-9: one step leaves the copied weights within float noise
+            assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), (part, key)
+    # An architecture change is refused, naming the field.
+    wider = dataclasses.replace(TINY_MODEL, predictor_width=64)
+    with pytest.raises(ValueError, match=r"--init-from .*predictor_width: 32 there, 64 here"):
+        train(dataclasses.replace(tune, out=str(tmp_path / "wider")), wider)
+    assert not (tmp_path / "wider").exists()
+    with pytest.raises(ValueError, match="not both"):
+        dataclasses.replace(tune, init_encoder=str(tmp_path / "base"))

@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(p, PretrainConfig)
     add_arguments(p, VideoImportConfig, skip=("image_size",))
-    add_arguments(p, TrainConfig, skip=("data", "init_encoder"))
+    add_arguments(p, TrainConfig, skip=("data", "init_encoder", "init_from"))
     add_arguments(p, ModelConfig)
     p.set_defaults(out="runs/pretrain", frameskip=1)
 

@@ -44,6 +44,11 @@ class TrainConfig:
     device: str = option("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, cuda:1 ...")
     resume: bool = option(False, "continue the run in --out from its latest checkpoint")
     init_encoder: str = option("", "checkpoint whose encoder + projector start this run (e.g. from `pretrain`)")
+    init_from: str = option(
+        "",
+        "checkpoint whose whole model (encoder, projector, predictor) starts this run: a fine-tune with this run's "
+        "loss settings, optimizer and schedule; the architecture options must match it",
+    )
     progress: bool = option(True, "show a progress bar")
     cache_mb: int = option(2048, "memory (MB) for --data's frames: held whole, decompressed, where they fit")
 
@@ -56,6 +61,10 @@ class TrainConfig:
         )
         check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         check(0.0 <= self.val_episodes < 0.5, f"val_episodes must be in [0, 0.5), got {self.val_episodes}")
+        check(
+            not (self.init_encoder and self.init_from),
+            "pass --init-encoder (encoder + projector) or --init-from (the whole model), not both",
+        )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,23 +112,31 @@ def validate(
 
 #: The parts of ModelConfig that shape the encoder and projector: these must match to transfer them.
 ENCODER_FIELDS = ("encoder", "encoder_width", "image_size", "latent_dim")
+#: The parts of ModelConfig that only weigh the loss: a fine-tune (``--init-from``) may change these.
+LOSS_FIELDS = ("sigreg_weight", "sigreg_projections", "rollout_steps", "motion_sigreg_weight", "sigreg_bank")
 
 
-def init_encoder(model: WorldModel, config: ModelConfig, checkpoint: str) -> None:
-    """Copy the encoder and projector weights (and batch-norm statistics) of ``checkpoint`` into ``model``."""
+def init_weights(model: WorldModel, config: ModelConfig, checkpoint: str, whole: bool = False) -> None:
+    """Copy the encoder and projector weights (and batch-norm statistics) of ``checkpoint`` into ``model``;
+    ``whole``: the predictor too, so that every architecture field (all but ``LOSS_FIELDS``) must match."""
     source, info = load_checkpoint(checkpoint)
+    if whole:
+        fields = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in LOSS_FIELDS]
+        flag, advice = "--init-from", "pass the same architecture options (or leave them at the checkpoint's)"
+    else:
+        fields = list(ENCODER_FIELDS)
+        flag, advice = "--init-encoder", "pass the same --encoder, --encoder-width, --image-size and --latent-dim"
     differ = [
         f"{k}: {getattr(info.model, k)} there, {getattr(config, k)} here"
-        for k in ENCODER_FIELDS
+        for k in fields
         if getattr(info.model, k) != getattr(config, k)
     ]
     if differ:
-        raise ValueError(
-            f"--init-encoder {checkpoint}: its encoder does not fit this model ({'; '.join(differ)}); "
-            f"pass the same --encoder, --encoder-width, --image-size and --latent-dim"
-        )
-    model.encoder.load_state_dict(source.encoder.state_dict())
-    model.projector.load_state_dict(source.projector.state_dict())
+        what = "model" if whole else "encoder"
+        raise ValueError(f"{flag} {checkpoint}: its {what} does not fit this model ({'; '.join(differ)}); {advice}")
+    parts = ("encoder", "projector", "predictor") if whole else ("encoder", "projector")
+    for part in parts:
+        getattr(model, part).load_state_dict(getattr(source, part).state_dict())
 
 
 def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
@@ -148,8 +165,8 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
         torch.manual_seed(cfg.seed)
         model_config = dataclasses.replace(model_config, env_action_dim=action_dim)
         model = build_world_model(model_config)
-        if cfg.init_encoder:
-            init_encoder(model, model_config, cfg.init_encoder)
+        if cfg.init_encoder or cfg.init_from:
+            init_weights(model, model_config, cfg.init_encoder or cfg.init_from, whole=bool(cfg.init_from))
         model = model.to(device)
         start_step, train_seconds = 0, 0.0
     model.train()
