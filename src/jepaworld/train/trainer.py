@@ -122,7 +122,7 @@ def init_weights(model: WorldModel, config: ModelConfig, checkpoint: str, whole:
     source, info = load_checkpoint(checkpoint)
     if whole:
         fields = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in LOSS_FIELDS]
-        flag, advice = "--init-from", "pass the same architecture options (or leave them at the checkpoint's)"
+        flag, advice = "--init-from", "pass the architecture options the checkpoint was trained with"
     else:
         fields = list(ENCODER_FIELDS)
         flag, advice = "--init-encoder", "pass the same --encoder, --encoder-width, --image-size and --latent-dim"
@@ -132,8 +132,8 @@ def init_weights(model: WorldModel, config: ModelConfig, checkpoint: str, whole:
         if getattr(info.model, k) != getattr(config, k)
     ]
     if differ:
-        what = "model" if whole else "encoder"
-        raise ValueError(f"{flag} {checkpoint}: its {what} does not fit this model ({'; '.join(differ)}); {advice}")
+        what = "architecture differs from this run's" if whole else "encoder does not fit this model"
+        raise ValueError(f"{flag} {checkpoint}: its {what} ({'; '.join(differ)}); {advice}")
     parts = ("encoder", "projector", "predictor") if whole else ("encoder", "projector")
     for part in parts:
         getattr(model, part).load_state_dict(getattr(source, part).state_dict())
