@@ -145,3 +145,16 @@ def test_init_from_starts_a_fine_tune_from_the_whole_model(tiny_data, tmp_path):
     assert not (tmp_path / "wider").exists()
     with pytest.raises(ValueError, match="not both"):
         dataclasses.replace(tune, init_encoder=str(tmp_path / "base"))
+
+
+def test_init_encoder_refuses_an_encoder_of_another_shape(tiny_data, tmp_path):
+    base = TrainConfig(data=tiny_data, out=str(tmp_path / "base"), steps=2, batch_size=8, progress=False)
+    train(base, TINY_MODEL)
+    other = dataclasses.replace(base, out=str(tmp_path / "other"), init_encoder=str(tmp_path / "base"))
+    with pytest.raises(ValueError, match=r"--init-encoder .*its encoder does not fit.*latent_dim: 16 there, 32 here"):
+        train(other, dataclasses.replace(TINY_MODEL, latent_dim=32))
+    assert not (tmp_path / "other").exists()
+    # The predictor may differ: only the encoder and projector are copied.
+    train(other, dataclasses.replace(TINY_MODEL, predictor_width=64))
+    _, info = load_checkpoint(tmp_path / "other")
+    assert info.step == 2 and info.model.predictor_width == 64

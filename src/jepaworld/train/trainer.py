@@ -122,19 +122,20 @@ def init_weights(model: WorldModel, config: ModelConfig, checkpoint: str, whole:
     source, info = load_checkpoint(checkpoint)
     if whole:
         fields = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in LOSS_FIELDS]
-        flag, advice = "--init-from", "pass the architecture options the checkpoint was trained with"
+        parts = ("encoder", "projector", "predictor")
+        problem = f"--init-from {checkpoint}: its architecture differs from this run's"
+        advice = "pass the architecture options the checkpoint was trained with"
     else:
-        fields = list(ENCODER_FIELDS)
-        flag, advice = "--init-encoder", "pass the same --encoder, --encoder-width, --image-size and --latent-dim"
+        fields, parts = ENCODER_FIELDS, ("encoder", "projector")
+        problem = f"--init-encoder {checkpoint}: its encoder does not fit this model"
+        advice = "pass the same --encoder, --encoder-width, --image-size and --latent-dim"
     differ = [
         f"{k}: {getattr(info.model, k)} there, {getattr(config, k)} here"
         for k in fields
         if getattr(info.model, k) != getattr(config, k)
     ]
     if differ:
-        what = "architecture differs from this run's" if whole else "encoder does not fit this model"
-        raise ValueError(f"{flag} {checkpoint}: its {what} ({'; '.join(differ)}); {advice}")
-    parts = ("encoder", "projector", "predictor") if whole else ("encoder", "projector")
+        raise ValueError(f"{problem} ({'; '.join(differ)}); {advice}")
     for part in parts:
         getattr(model, part).load_state_dict(getattr(source, part).state_dict())
 
