@@ -147,6 +147,24 @@ def test_init_from_starts_a_fine_tune_from_the_whole_model(tiny_data, tmp_path):
         dataclasses.replace(tune, init_encoder=str(tmp_path / "base"))
 
 
+def test_a_resumed_run_keeps_its_init_and_refuses_another(tiny_data, tmp_path):
+    base = TrainConfig(data=tiny_data, out=str(tmp_path / "base"), steps=2, batch_size=8, progress=False)
+    train(base, TINY_MODEL)
+    tune = dataclasses.replace(base, out=str(tmp_path / "tune"), init_from=str(tmp_path / "base"))
+    train(tune, TINY_MODEL)
+    # The same command re-run with --resume, or --resume alone, goes on and still records where it started.
+    train(dataclasses.replace(tune, steps=3, resume=True), TINY_MODEL)
+    train(dataclasses.replace(tune, steps=4, resume=True, init_from=""), TINY_MODEL)
+    _, info = load_checkpoint(tmp_path / "tune")
+    assert info.step == 4 and info.extra["train_config"]["init_from"] == str(tmp_path / "base")
+    # Another start, or one for a run that had none, would be silently ignored: it is an error instead.
+    with pytest.raises(ValueError, match=r"--init-from .*started from .*base; a resumed run keeps its weights"):
+        train(dataclasses.replace(tune, steps=5, resume=True, init_from=str(tmp_path / "tune")), TINY_MODEL)
+    with pytest.raises(ValueError, match=r"--init-encoder .*started from its own initialisation"):
+        train(dataclasses.replace(base, steps=5, resume=True, init_encoder=str(tmp_path / "tune")), TINY_MODEL)
+    assert load_checkpoint(tmp_path / "tune")[1].step == 4 and load_checkpoint(tmp_path / "base")[1].step == 2
+
+
 def test_init_encoder_refuses_an_encoder_of_another_shape(tiny_data, tmp_path):
     base = TrainConfig(data=tiny_data, out=str(tmp_path / "base"), steps=2, batch_size=8, progress=False)
     train(base, TINY_MODEL)

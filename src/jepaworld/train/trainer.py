@@ -140,6 +140,19 @@ def init_weights(model: WorldModel, config: ModelConfig, checkpoint: str, whole:
         getattr(model, part).load_state_dict(getattr(source, part).state_dict())
 
 
+def keep_init(cfg: TrainConfig, stored: dict, out: Path) -> TrainConfig:
+    """A resumed run keeps the --init-from / --init-encoder it started with; another one is an error."""
+    for field in ("init_from", "init_encoder"):
+        given, started = getattr(cfg, field), stored.get(field, "")
+        if given and (not started or Path(given).resolve() != Path(started).resolve()):
+            flag = "--" + field.replace("_", "-")
+            raise ValueError(
+                f"{flag} {given}: {out} already holds a run, started from {started or 'its own initialisation'}; "
+                f"a resumed run keeps its weights, so drop {flag} to resume it or choose another --out"
+            )
+    return dataclasses.replace(cfg, **{f: stored.get(f, "") for f in ("init_from", "init_encoder")})
+
+
 def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     """Train (or resume) a run -> the path of its final checkpoint."""
     cfg = train_config
@@ -157,6 +170,7 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
         model, info = load_checkpoint(out, device)
         model_config = info.model  # a resumed run keeps its architecture
         start_step, train_seconds = info.step, info.train_seconds
+        cfg = keep_init(cfg, info.extra.get("train_config", {}), out)
         if model_config.env_action_dim != action_dim:
             raise ValueError(
                 f"{cfg.data}: actions of size {action_dim}, but the run in {out} was trained on "
