@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def state_gaps(state: np.ndarray, goal: np.ndarray, names: list[str], angles: set[str]) -> dict[str, float]:
     """Per quantity, how far ``state`` is from ``goal`` (angles the short way round, in degrees)."""
-    diff = np.asarray(state, dtype=float) - np.asarray(goal, dtype=float)
+    diff = np.asarray(state, dtype=float).ravel() - np.asarray(goal, dtype=float).ravel()
+    names = names or [f"state_{i}" for i in range(len(diff))]  # an env that does not name its state
     gaps = zip(names, diff, strict=True)
     return {n: float(np.degrees(abs(wrap_angle(d)))) if n in angles else float(abs(d)) for n, d in gaps}
 
@@ -124,7 +125,7 @@ def main() -> None:
         "env": info.env_id,
         "goal_offset": args.goal_offset,
         "planner": to_dict(planner_config),
-        "state_names": names,
+        "state_names": list(pairs[0]["at_lowest"]) if pairs else names,
         "pairs": pairs,
     }
     out = Path(args.out)
