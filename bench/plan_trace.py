@@ -1,12 +1,12 @@
 """Why does a planner miss? Each held-out pair's first plan, executed open loop and traced.
 
-    python bench/plan_trace.py --checkpoint RUN [--pairs 10] [--goal-offset 25] [--name NAME]
+    python bench/plan_trace.py --checkpoint RUN [--pairs 10] [--goal-offset 25] [--max-steps 50] [--name NAME]
 
-For each pair the eval's own goal and planner (defaults of ``jepaworld eval``) make the first plan; its
-actions then run in the env, held ``frameskip`` steps per model step, and at every model step the trace
-records the energy the planner imagined, the energy the env's frame then shows (squared latent distance
-to the goal, the planner's measure), the gap between the imagined and the real latent, and how far each
-quantity of the true state still is from the goal's.
+For each pair (the pairs of ``jepaworld eval`` with the same goal offset and step budget) the eval's
+goal and default planner make the first plan; its actions then run in the env, held ``frameskip`` steps
+per model step, and at every model step the trace records the energy the planner imagined, the energy
+the env's frame then shows (squared latent distance to the goal, the planner's measure), the gap between
+the imagined and the real latent, and how far each quantity of the true state still is from the goal's.
 
 Two readings: a large imagined-real gap means the model is wrong where the planner goes; a real energy
 near 0 while the state is still far from the goal means the energy itself is blind to what is off
@@ -31,6 +31,7 @@ from jepaworld.eval.agents import ModelAgent, model_functions
 from jepaworld.eval.goals import make_goal_task
 from jepaworld.eval.protocol import held_out_seeds
 from jepaworld.planning import PlannerConfig, build_planner
+from jepaworld.planning.energy import goal_distance
 from jepaworld.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,9 +48,10 @@ def state_gaps(state: np.ndarray, goal: np.ndarray, names: list[str], angles: se
 @torch.inference_mode()
 def trace_pair(env, task, agent, encode, rollout, frameskip: int, seed: int, names, angles) -> dict:
     obs, info, goal = task.reset(env, seed)
-    agent.reset(env, seed, goal)
+    z_goal = encode(goal.frame)
+    agent.mpc.reset(goal_latent=z_goal)
     agent.act(obs, env)
-    z_goal, plan = agent.mpc._z_goal, torch.as_tensor(agent.mpc.last_plan.actions, dtype=torch.float32)
+    plan = torch.as_tensor(agent.mpc.last_plan.actions, dtype=torch.float32)
     imagined = rollout(encode(obs)[None], plan[None])[0]
     real, gaps = [], []
     for action in plan.numpy():
@@ -59,11 +61,11 @@ def trace_pair(env, task, agent, encode, rollout, frameskip: int, seed: int, nam
         if goal.state is not None and task.state_key in info:
             gaps.append(state_gaps(info[task.state_key], goal.state, names, angles))
     real = torch.stack(real)
-    real_energy = (real - z_goal).pow(2).mean(-1)
+    real_energy = goal_distance(real, z_goal)  # the planner's measure, as its energies use it
     lowest = int(real_energy.argmin())
     return {
         "seed": seed,
-        "imagined_energy": (imagined - z_goal).pow(2).mean(-1).tolist(),
+        "imagined_energy": goal_distance(imagined, z_goal).tolist(),
         "real_energy": real_energy.tolist(),
         "gap": (imagined - real).pow(2).mean(-1).tolist(),
         "state_gaps": gaps,
@@ -102,13 +104,14 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--goal-offset", type=int, default=25)
+    parser.add_argument("--max-steps", type=int, default=50, help="the eval's step budget (it bounds the goals)")
     parser.add_argument("--name", default="run", help="suffix of the result files")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     model, info = load_checkpoint(args.checkpoint, "cpu")
     model.eval()
     frameskip = info.model.frameskip
-    env = make_env(info.env_id, info.model.image_size, max_episode_steps=10_000)
+    env = make_env(info.env_id, info.model.image_size, max_episode_steps=args.max_steps)
     task = make_goal_task(env, args.goal_offset, "state", 0.0, CollectConfig().momentum)
     encode, rollout = model_functions(model, frameskip, "cpu")
     planner_config = PlannerConfig()
@@ -124,6 +127,7 @@ def main() -> None:
         "checkpoint": str(info.path),
         "env": info.env_id,
         "goal_offset": args.goal_offset,
+        "max_steps": args.max_steps,
         "planner": to_dict(planner_config),
         "state_names": list(pairs[0]["at_lowest"]) if pairs else names,
         "pairs": pairs,
@@ -131,8 +135,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"plan-trace-{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / f"plan-trace-{args.name}.md").write_text(markdown(report))
-    print(markdown(report))
+    table = markdown(report)
+    (out / f"plan-trace-{args.name}.md").write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":

@@ -140,9 +140,12 @@ def init_weights(model: WorldModel, config: ModelConfig, checkpoint: str, whole:
         getattr(model, part).load_state_dict(getattr(source, part).state_dict())
 
 
+INIT_FIELDS = ("init_from", "init_encoder")
+
+
 def keep_init(cfg: TrainConfig, stored: dict, out: Path) -> TrainConfig:
     """A resumed run keeps the --init-from / --init-encoder it started with; another one is an error."""
-    for field in ("init_from", "init_encoder"):
+    for field in INIT_FIELDS:
         given, started = getattr(cfg, field), stored.get(field, "")
         if given and (not started or Path(given).resolve() != Path(started).resolve()):
             flag = "--" + field.replace("_", "-")
@@ -150,7 +153,7 @@ def keep_init(cfg: TrainConfig, stored: dict, out: Path) -> TrainConfig:
                 f"{flag} {given}: {out} already holds a run, started from {started or 'its own initialisation'}; "
                 f"a resumed run keeps its weights, so drop {flag} to resume it or choose another --out"
             )
-    return dataclasses.replace(cfg, **{f: stored.get(f, "") for f in ("init_from", "init_encoder")})
+    return dataclasses.replace(cfg, **{f: stored.get(f, "") for f in INIT_FIELDS})
 
 
 def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
