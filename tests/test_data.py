@@ -1,5 +1,6 @@
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,6 +74,20 @@ def test_in_memory_windows_give_the_same_batches(tiny_data):
             assert torch.equal(a[key], b[key]) and b[key].is_contiguous(), key
     for i in (0, 7, len(on_disk) - 1):
         assert all(torch.equal(on_disk[i][key], in_memory[i][key]) for key in on_disk[i])
+
+
+def test_training_says_when_the_frames_do_not_fit_in_memory(tiny_data, tmp_path, capsys):
+    from jepaworld.train import TrainConfig, train
+
+    from .conftest import TINY_MODEL
+
+    config = TrainConfig(data=tiny_data, out=str(tmp_path / "run"), steps=1, batch_size=8, progress=False, cache_mb=1)
+    train(config, TINY_MODEL)
+    out = capsys.readouterr().out
+    notice = re.search(r"than --cache-mb 1; reading them from disk, .*--cache-mb (\d+) or more", out)
+    assert notice, "no notice"
+    train(dataclasses.replace(config, out=str(tmp_path / "fits"), cache_mb=int(notice[1])), TINY_MODEL)
+    assert "reading them from disk" not in capsys.readouterr().out
 
 
 def test_collection_seeds_stay_below_held_out_block():

@@ -44,11 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "collect",
-        help="roll out the data policy and write an episode file",
-        description="Roll out the momentum-random data policy in an env and write the episodes "
-        "to one HDF5 episode file (written as FILE.partial, renamed when complete).",
+        help="roll out the data policy (or a planner) and write an episode file",
+        description="Roll out the env's data policy (momentum-random where it has none), or with --policy planner "
+        "MPC with a world model, in an env and write the episodes to one HDF5 episode file (written as "
+        "FILE.partial, renamed when complete). The planner settings apply to --policy planner.",
     )
     add_arguments(p, CollectConfig)
+    add_arguments(p, PlannerConfig)
 
     p = sub.add_parser(
         "train",
@@ -182,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("path", help="episode file (.h5)")
     add_arguments(q, InspectConfig, skip=("path",))
+    from jepaworld.data.merge import MergeConfig
+
+    q = data.add_parser(
+        "merge",
+        help="several episode files of one env -> one (e.g. a planner's rollouts beside the data policy's)",
+        description="Copy the episodes of PATHS, in order, into OUT (--repeat: copies of each input's episodes, so "
+        "a small file weighs more in training). The files must share env, frame size, action bounds and state size. "
+        "Written as OUT.partial, published only when every episode is in; the inputs are only read.",
+    )
+    q.add_argument("paths", nargs="+", help="episode files (.h5)")
+    add_arguments(q, MergeConfig, skip=("paths",))
     from jepaworld.data.lerobot import LeRobotImportConfig
     from jepaworld.data.minari import MinariImportConfig
 
@@ -210,7 +223,14 @@ def run(argv: list[str] | None = None) -> object:
     if args.command == "collect":
         from jepaworld.data import CollectConfig, collect
 
-        path = collect(from_namespace(CollectConfig, args))
+        config = from_namespace(CollectConfig, args)
+        if config.policy == "planner":
+            from jepaworld.eval.planned import collect_planned
+            from jepaworld.planning import PlannerConfig
+
+            path = collect_planned(config, from_namespace(PlannerConfig, args))
+        else:
+            path = collect(config)
         print(f"wrote {path}")
         return path
     if args.command == "train":
@@ -309,6 +329,12 @@ def run(argv: list[str] | None = None) -> object:
         print(markdown(report))
         print(f"wrote {report['out']}/inspect.json")
         return report
+    if args.command == "data" and args.data_command == "merge":
+        from jepaworld.data.merge import MergeConfig, merge
+
+        path = merge(from_namespace(MergeConfig, args))
+        print(f"wrote {path}")
+        return path
     if args.command == "data":
         from jepaworld.data import lerobot, minari
 

@@ -1,10 +1,13 @@
-"""Roll out the data policy in an environment and write the episodes to disk."""
+"""Roll out a policy in an environment and write the episodes to disk: the env's data policy here, or a
+planner with a world model (``--policy planner``, built by ``jepaworld.eval.planned``)."""
 
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -18,11 +21,16 @@ from jepaworld.envs.policies import data_policy
 #: Training episodes use reset seeds below this; evaluation pairs use seeds at or above it,
 #: so a start/goal pair is never drawn from a training episode.
 HELD_OUT_SEED_BASE = 2**31
+#: Who acts while collecting: the env's data policy, or MPC with a world model (``eval.planned``).
+POLICIES = ("data", "planner")
+
+#: ``start(seed) -> (first frame, info, act)``: resets the env for one episode; ``act(frame) -> action``.
+EpisodeStart = Callable[[int], tuple[np.ndarray, dict[str, Any], Callable[[np.ndarray], np.ndarray]]]
 
 
 @dataclass(frozen=True)
 class CollectConfig:
-    """Collect episodes with the env's data policy (momentum-random unless the env brings its own)."""
+    """Collect episodes with the env's data policy (momentum-random unless the env brings its own), or a planner."""
 
     env: str = option(TWO_ROOM_ID, "a registered Gymnasium id, MODULE:CLASS or path/to/file.py:CLASS")
     env_kwargs: str = option("{}", "JSON object of keyword arguments for the env, e.g. '{\"width\": 128}'")
@@ -36,6 +44,13 @@ class CollectConfig:
     overwrite: bool = option(False, "replace an existing file at --out")
     progress: bool = option(True, "show a progress bar")
     workers: int = option(1, "processes rolling out episodes side by side, each with its own env (same file)")
+    policy: str = option(
+        "data",
+        "who acts: 'data' (the env's data policy) or 'planner' (MPC with --checkpoint's world model, each episode "
+        "towards a goal --goal-offset data-policy steps ahead: the states and actions the planner itself visits)",
+    )
+    checkpoint: str = option("", "--policy planner: the checkpoint (or run directory) it plans with")
+    goal_offset: int = option(25, "--policy planner: each goal is where the data policy goes in this many steps")
 
     def __post_init__(self) -> None:
         check(self.episodes >= 1, f"episodes must be >= 1, got {self.episodes}")
@@ -49,16 +64,50 @@ class CollectConfig:
         check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), got {self.momentum}")
         check(self.image_size >= 8, f"image_size must be >= 8, got {self.image_size}")
         check(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
+        check(self.policy in POLICIES, f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+        check(
+            (self.policy == "planner") == bool(self.checkpoint),
+            "--policy planner plans with a world model: give it --checkpoint RUN"
+            if self.policy == "planner"
+            else f"--checkpoint {self.checkpoint} is the planner's world model: add --policy planner",
+        )
+        check(self.goal_offset >= 1, f"goal_offset must be >= 1, got {self.goal_offset}")
         parse_env_kwargs(self.env_kwargs)
 
 
-def collect(config: CollectConfig) -> Path:
+@dataclass(frozen=True)
+class DataPolicy:
+    """The env's data policy as an episode policy: ``DataPolicy(momentum)(env) -> EpisodeStart``."""
+
+    momentum: float
+
+    def __call__(self, env) -> EpisodeStart:
+        def start(seed: int):
+            policy = data_policy(env, np.random.default_rng(seed), self.momentum)
+            obs, info = env.reset(seed=seed)
+            return obs, info, lambda frame: policy()
+
+        return start
+
+
+def collect(config: CollectConfig, episode_policy: Callable[[Any], EpisodeStart] | None = None) -> Path:
     """Write ``config.episodes`` episodes to ``config.out`` -> the path written.
 
-    Episode ``i`` depends only on its seed, so ``workers`` processes (each with its own env) write the
-    same file as one: they are written in episode order, each as soon as it and those before it are done.
+    ``episode_policy(env) -> EpisodeStart`` acts (built once per process, picklable for ``workers``);
+    default: the env's data policy. ``--policy planner`` needs one: ``jepaworld.eval.planned.collect_planned``
+    passes it. Episode ``i`` depends only on its seed, so ``workers`` processes (each with its own env) write
+    the same file as one: they are written in episode order, each as soon as it and those before it are done.
     """
+    if episode_policy is None:
+        if config.policy != "data":
+            raise ValueError("collect: --policy planner acts through jepaworld.eval.planned.collect_planned(config)")
+        episode_policy = DataPolicy(config.momentum)
     env = _make_env(config)
+    try:
+        start = episode_policy(env)  # here too with workers: a policy that cannot start fails before any file
+    except BaseException:
+        env.close()
+        raise
     space = env.action_space
     obs, info = env.reset(seed=config.seed * 100_000)
     if config.state_key != "state" and config.state_key not in info:
@@ -81,6 +130,8 @@ def collect(config: CollectConfig) -> Path:
             or [f"{config.state_key}[{i}]" for i in range(state_dim)],
             "state_angles": list(getattr(env.unwrapped, "state_angles", ())),
             "env_kwargs": parse_env_kwargs(config.env_kwargs),  # recorded, so that eval makes the same env
+            "policy": config.policy,
+            **({"checkpoint": config.checkpoint, "goal_offset": config.goal_offset} if config.checkpoint else {}),
         },
         overwrite=config.overwrite,
     )
@@ -88,22 +139,23 @@ def collect(config: CollectConfig) -> Path:
     with writer:
         if config.workers == 1:
             try:
-                _write(writer, (_rollout(env, config, state_dim, seed) for seed in seeds), seeds, config.progress)
+                episodes = (_rollout(env, start, config, state_dim, seed) for seed in seeds)
+                _write(writer, episodes, seeds, config.progress)
             finally:
                 env.close()
         else:
             env.close()
-            _write(writer, _parallel_rollouts(config, state_dim, seeds), seeds, config.progress)
+            _write(writer, _parallel_rollouts(config, episode_policy, state_dim, seeds), seeds, config.progress)
     return writer.path
 
 
-def _parallel_rollouts(config: CollectConfig, state_dim: int, seeds: list[int]):
+def _parallel_rollouts(config: CollectConfig, episode_policy, state_dim: int, seeds: list[int]):
     """Episodes of ``seeds``, in order, from ``config.workers`` processes; at most a few per worker wait
     in memory for the writer."""
     # spawn, not fork: a forked child would share the parent's renderer (OpenGL, SDL) state.
     context = multiprocessing.get_context("spawn")
     workers = min(config.workers, len(seeds))
-    with context.Pool(workers, initializer=_worker_start, initargs=(config, state_dim)) as pool:
+    with context.Pool(workers, initializer=_worker_start, initargs=(config, episode_policy, state_dim)) as pool:
         block = 4 * workers
         for start in range(0, len(seeds), block):
             yield from pool.imap(_worker_rollout, seeds[start : start + block])
@@ -126,13 +178,12 @@ def _write(writer: EpisodeWriter, episodes, seeds: list[int], progress: bool) ->
         writer.add_episode(frames, actions, states, seed)
 
 
-def _rollout(env, config: CollectConfig, state_dim: int, episode_seed: int):
-    """One episode of the data policy -> ``(frames, actions, states or None)``, stacked."""
-    policy = data_policy(env, np.random.default_rng(episode_seed), config.momentum)
-    obs, info = env.reset(seed=episode_seed)
+def _rollout(env, start: EpisodeStart, config: CollectConfig, state_dim: int, episode_seed: int):
+    """One episode -> ``(frames, actions, states or None)``, stacked."""
+    obs, info, act = start(episode_seed)
     frames, actions, states = [obs], [], [_state(info, config.state_key, state_dim)]
     for _ in range(config.steps):
-        action = policy()
+        action = act(obs)
         obs, _, terminated, truncated, info = env.step(action)
         frames.append(obs)
         actions.append(action)
@@ -145,12 +196,13 @@ def _rollout(env, config: CollectConfig, state_dim: int, episode_seed: int):
 _worker: dict = {}  # in a worker process: its env and what each rollout needs
 
 
-def _worker_start(config: CollectConfig, state_dim: int) -> None:
-    _worker.update(env=_make_env(config), config=config, state_dim=state_dim)
+def _worker_start(config: CollectConfig, episode_policy, state_dim: int) -> None:
+    env = _make_env(config)
+    _worker.update(env=env, start=episode_policy(env), config=config, state_dim=state_dim)
 
 
 def _worker_rollout(episode_seed: int):
-    return _rollout(_worker["env"], _worker["config"], _worker["state_dim"], episode_seed)
+    return _rollout(_worker["env"], _worker["start"], _worker["config"], _worker["state_dim"], episode_seed)
 
 
 def _state(info: dict, key: str, state_dim: int) -> np.ndarray | None:

@@ -260,6 +260,11 @@ class EpisodeFile:
         return int(self.episode_ends[-1])
 
     @property
+    def episode_seeds(self) -> np.ndarray:
+        """The seed each episode was reset with (``[num_episodes]`` int64)."""
+        return self._file["episode_seeds"][:]
+
+    @property
     def frame_shape(self) -> tuple[int, ...]:
         return tuple(self._file["frames"].shape[1:])
 

@@ -50,7 +50,8 @@ class WindowDataset(torch.utils.data.Dataset):
                 f"at frameskip {frameskip} ({self.span} steps)"
             )
         lengths = ends - first
-        if int(lengths.sum()) * int(np.prod(self.file.frame_shape)) <= cache_mb * 2**20:
+        self.frames_mb = int(lengths.sum()) * int(np.prod(self.file.frame_shape)) / 2**20  # decompressed
+        if self.frames_mb <= cache_mb:
             # The chosen episodes' frames, back to back; window i starts at row _memory_starts[i] of them.
             self._frames = np.empty((int(lengths.sum()), *self.file.frame_shape), np.uint8)
             placed = np.cumsum(lengths) - lengths

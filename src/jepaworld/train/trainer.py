@@ -193,6 +193,12 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     window = dict(num_frames=model_config.history + 1, frameskip=model_config.frameskip)
     train_data = WindowDataset(cfg.data, episodes=train_eps, cache_mb=cfg.cache_mb, **window)
     val_data = WindowDataset(cfg.data, episodes=val_eps, **window) if len(val_eps) else None
+    if not train_data.in_memory:
+        print(
+            f"{cfg.data}: its training frames take {train_data.frames_mb:.0f} MB decompressed, more than --cache-mb "
+            f"{cfg.cache_mb}; reading them from disk, which is slower (--cache-mb {int(train_data.frames_mb) + 1} "
+            "or more holds them in memory)"
+        )
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)

@@ -1,0 +1,83 @@
+"""The planner's own rollouts as training data: ``jepaworld collect --policy planner --checkpoint RUN``.
+
+A world model trained on the data policy's episodes imagines well under that policy's actions, and
+drifts under the planner's, which leave the data (Cube: the imagined latent 8 model steps into a plan
+strays 0.6 from the real one; see README). Collecting episodes in which MPC with the model chases
+goals (each where the data policy goes in ``goal_offset`` steps from the same start, as the
+evaluation draws them, but from training seeds) and training on them together with the data
+(``jepaworld data merge``) puts those states and actions into the data, as DAgger does for policies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from jepaworld.data.collect import CollectConfig, collect
+from jepaworld.envs.adapter import EnvError
+from jepaworld.eval.agents import ModelAgent, model_functions
+from jepaworld.eval.goals import GoalTask
+from jepaworld.planning import PlannerConfig, build_planner
+from jepaworld.train import load_checkpoint, resolve_device
+
+
+@dataclass(frozen=True)
+class PlannerPolicy:
+    """``PlannerPolicy(...)(env) -> EpisodeStart``: loads the checkpoint once per process; each episode
+    draws its goal, then MPC with that model acts (planner seeded by the episode)."""
+
+    checkpoint: str
+    goal_offset: int
+    state_key: str
+    momentum: float
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    device: str = "auto"
+    threads: int = 0  # torch threads in this process; 0 leaves torch's default
+
+    def __call__(self, env):
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        device = resolve_device(self.device)
+        model, info = load_checkpoint(self.checkpoint, device)
+        if env.action_space.shape[0] != info.model.env_action_dim:
+            raise EnvError(
+                f"{env.name} has actions of size {env.action_space.shape[0]}; the checkpoint {info.path} plans "
+                f"with size {info.model.env_action_dim}"
+            )
+        size = env.observation_space.shape[0]
+        if size != info.model.image_size:
+            raise EnvError(
+                f"--image-size {size}: the checkpoint {info.path} sees {info.model.image_size}-pixel frames; "
+                f"collect at --image-size {info.model.image_size}"
+            )
+        frameskip = info.model.frameskip
+        encode, rollout = model_functions(model, frameskip, device)
+        # Goals only have to need motion here (GoalTask.met); success is not judged, so no radius is needed.
+        task = GoalTask(self.goal_offset, self.state_key, None, self.momentum, env.unwrapped)
+        low, high = env.action_space.low, env.action_space.high
+
+        def start(seed: int):
+            obs, info, goal = task.reset(env, seed)
+            agent = ModelAgent(build_planner(self.planner, low, high, seed=seed), encode, rollout, frameskip, 1)
+            agent.reset(env, seed, goal)
+            return obs, info, lambda frame: agent.act(frame, env)
+
+        return start
+
+
+def collect_planned(config: CollectConfig, planner: PlannerConfig | None = None, device: str = "auto") -> Path:
+    """``collect`` with ``PlannerPolicy`` (``config.policy == "planner"``) -> the episode file written.
+
+    With ``workers`` > 1 each process gets an equal share of the CPU's threads for its planning.
+    """
+    if config.policy != "planner":
+        raise ValueError(f"collect_planned: expected a config with policy 'planner', got {config.policy!r}")
+    threads = max(1, (os.cpu_count() or 1) // config.workers) if config.workers > 1 else 0
+    policy = PlannerPolicy(
+        config.checkpoint, config.goal_offset, config.state_key, config.momentum, planner or PlannerConfig(), device
+    )
+    return collect(config, dataclasses.replace(policy, threads=threads))

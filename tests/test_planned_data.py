@@ -1,0 +1,105 @@
+"""Collecting the planner's own rollouts (``collect --policy planner``) and merging episode files."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from jepaworld.cli.main import main
+from jepaworld.data import CollectConfig, EpisodeFile, EpisodeFileError, collect
+from jepaworld.data.merge import MergeConfig, merge
+from jepaworld.envs.adapter import EnvError
+from jepaworld.eval.planned import collect_planned
+from jepaworld.planning import PlannerConfig
+from jepaworld.train import TrainConfig, train
+
+from .conftest import TINY_MODEL
+
+FAST_PLANNER = PlannerConfig(horizon=3, samples=16, iterations=2, elites=4, icem_keep_elites=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_data, tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("planned") / "run"
+    train(TrainConfig(data=tiny_data, out=str(out), steps=3, batch_size=8, progress=False), TINY_MODEL)
+    return str(out)
+
+
+def _rows(path) -> dict[str, np.ndarray]:
+    with EpisodeFile(path) as f:
+        rows = {key: f.rows(key, 0, f.num_frames) for key in ("frames", "actions", "state")}
+        return {**rows, "ends": f.episode_ends.copy(), "seeds": f.episode_seeds, "extra": f.metadata["extra"]}
+
+
+def test_planner_rollouts_are_written_with_their_provenance_and_repeat(tiny_run, tmp_path):
+    config = CollectConfig(
+        policy="planner", checkpoint=tiny_run, episodes=3, steps=8, seed=4, goal_offset=5, progress=False
+    )
+    first = collect_planned(dataclasses.replace(config, out=str(tmp_path / "a.h5")), FAST_PLANNER)
+    planned = _rows(first)
+    assert list(planned["ends"]) == [9, 18, 27] and list(planned["seeds"]) == [400_000, 400_001, 400_002]
+    assert planned["extra"]["policy"] == "planner" and planned["extra"]["checkpoint"] == tiny_run
+    assert planned["extra"]["goal_offset"] == 5
+    assert np.all(np.abs(planned["actions"]) <= 1.0)
+    # The planner acts, not the data policy: the same seeds' data-policy episodes take other actions.
+    data = _rows(collect(CollectConfig(episodes=3, steps=8, seed=4, out=str(tmp_path / "d.h5"), progress=False)))
+    assert np.array_equal(planned["frames"][0], data["frames"][0])  # same start
+    assert not np.allclose(planned["actions"], data["actions"])
+    # The CLI writes the same file (planner seeded by the episode).
+    argv = ["collect", "--policy", "planner", "--checkpoint", tiny_run, "--episodes", "3", "--steps", "8"]
+    argv += ["--seed", "4", "--goal-offset", "5", "--horizon", "3", "--samples", "16", "--iterations", "2"]
+    argv += ["--elites", "4", "--icem-keep-elites", "2", "--no-progress", "--out", str(tmp_path / "b.h5")]
+    assert main(argv) == 0
+    again = _rows(tmp_path / "b.h5")
+    for key in ("frames", "actions", "state"):
+        assert np.array_equal(planned[key], again[key]), key
+
+
+def test_planner_collection_refuses_what_it_cannot_plan_with(tiny_run, tmp_path):
+    with pytest.raises(ValueError, match="--policy planner plans with a world model: give it --checkpoint RUN"):
+        CollectConfig(policy="planner")
+    with pytest.raises(ValueError, match="is the planner's world model: add --policy planner"):
+        CollectConfig(checkpoint=tiny_run)
+    with pytest.raises(ValueError, match="policy must be one of data, planner, got 'expert'"):
+        CollectConfig(policy="expert")
+    out = tmp_path / "p.h5"
+    config = CollectConfig(policy="planner", checkpoint=tiny_run, episodes=2, steps=4, out=str(out), progress=False)
+    with pytest.raises(ValueError, match="collect_planned"):
+        collect(config)
+    with pytest.raises(EnvError, match=r"--image-size 32: the checkpoint .* sees 64-pixel frames"):
+        collect_planned(dataclasses.replace(config, image_size=32), FAST_PLANNER)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        collect_planned(dataclasses.replace(config, checkpoint=str(tmp_path / "no-run"), workers=2), FAST_PLANNER)
+    assert not out.exists() and not out.with_name("p.h5.partial").exists()
+    assert main(["collect", "--checkpoint", tiny_run, "--episodes", "1"]) == 2
+
+
+def test_merge_copies_episodes_in_order_with_repeats(tiny_data, tmp_path):
+    second = collect(CollectConfig(episodes=2, steps=10, seed=8, out=str(tmp_path / "s.h5"), progress=False))
+    out = merge(MergeConfig(paths=(tiny_data, str(second)), repeat=(1, 2), out=str(tmp_path / "m.h5"), progress=False))
+    a, b, m = _rows(tiny_data), _rows(second), _rows(out)
+    assert len(m["ends"]) == len(a["ends"]) + 2 * len(b["ends"])
+    assert list(m["seeds"]) == list(a["seeds"]) + 2 * list(b["seeds"])
+    for key in ("frames", "actions", "state"):
+        assert np.array_equal(m[key], np.concatenate([a[key], b[key], b[key]])), key
+    assert [(s["episodes"], s["repeat"]) for s in m["extra"]["merged_from"]] == [(12, 1), (2, 2)]
+    assert m["extra"]["env_kwargs"] == a["extra"]["env_kwargs"]
+    assert main(["data", "merge", tiny_data, str(second), "--out", str(tmp_path / "c.h5"), "--no-progress"]) == 0
+    assert len(_rows(tmp_path / "c.h5")["ends"]) == 14
+
+
+def test_merge_refuses_files_that_do_not_fit_and_keeps_what_is_there(tiny_data, tmp_path):
+    small = collect(CollectConfig(episodes=1, steps=4, image_size=32, out=str(tmp_path / "x.h5"), progress=False))
+    out = tmp_path / "m.h5"
+    with pytest.raises(EpisodeFileError, match=r"frame shape \[32, 32, 3\], but .* has \[64, 64, 3\]"):
+        merge(MergeConfig(paths=(tiny_data, str(small)), out=str(out), progress=False))
+    assert not out.exists() and not out.with_name("m.h5.partial").exists()
+    with pytest.raises(ValueError, match="one count per input: 2 inputs, got 1 counts"):
+        MergeConfig(paths=(tiny_data, str(small)), repeat=(2,))
+    with pytest.raises(ValueError, match="is one of the inputs"):
+        MergeConfig(paths=(tiny_data, str(small)), out=str(small))
+    out.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError, match="already exists"):
+        merge(MergeConfig(paths=(tiny_data,), out=str(out), progress=False))
+    assert out.read_bytes() == b"keep me"
+    assert main(["data", "merge", tiny_data, str(tmp_path / "none.h5"), "--out", str(tmp_path / "n.h5")]) == 2
