@@ -11,6 +11,7 @@ evaluation draws them, but from training seeds) and training on them together wi
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,10 +37,10 @@ class PlannerPolicy:
     momentum: float
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     device: str = "auto"
-    threads: int = 0  # torch threads in this process; 0 leaves torch's default
+    threads: int = 0  # torch threads in a worker process; 0 leaves torch's default
 
     def __call__(self, env):
-        if self.threads:
+        if self.threads and multiprocessing.parent_process() is not None:  # a worker: its share of the CPU
             torch.set_num_threads(self.threads)
         device = resolve_device(self.device)
         model, info = load_checkpoint(self.checkpoint, device)
