@@ -70,8 +70,25 @@ def test_planner_collection_refuses_what_it_cannot_plan_with(tiny_run, tmp_path)
         collect_planned(dataclasses.replace(config, image_size=32), FAST_PLANNER)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         collect_planned(dataclasses.replace(config, checkpoint=str(tmp_path / "no-run"), workers=2), FAST_PLANNER)
+    with pytest.raises(ValueError, match=r"--plan-context 9: .* history of \d+ latents; expected 1\.\.\d+"):
+        collect_planned(dataclasses.replace(config, plan_context=9), FAST_PLANNER)
+    with pytest.raises(ValueError, match="plan_context must be >= 1, got 0"):
+        dataclasses.replace(config, plan_context=0)
     assert not out.exists() and not out.with_name("p.h5.partial").exists()
     assert main(["collect", "--checkpoint", tiny_run, "--episodes", "1"]) == 2
+
+
+def test_planner_collection_plans_from_a_context_of_latents_as_eval_does(tiny_run, tmp_path):
+    config = CollectConfig(
+        policy="planner", checkpoint=tiny_run, episodes=2, steps=8, seed=5, goal_offset=5, progress=False
+    )
+    one = _rows(collect_planned(dataclasses.replace(config, out=str(tmp_path / "one.h5")), FAST_PLANNER))
+    two = dataclasses.replace(config, plan_context=2, replan_every=2, out=str(tmp_path / "two.h5"))
+    two = _rows(collect_planned(two, FAST_PLANNER))
+    assert two["extra"]["plan_context"] == 2 and two["extra"]["replan_every"] == 2
+    assert one["extra"]["plan_context"] == 1 and one["extra"]["replan_every"] == 1
+    assert np.array_equal(one["frames"][0], two["frames"][0])  # same start, other plans
+    assert not np.allclose(one["actions"], two["actions"])
 
 
 def test_merge_copies_episodes_in_order_with_repeats(tiny_data, tmp_path):

@@ -51,6 +51,8 @@ class CollectConfig:
     )
     checkpoint: str = option("", "--policy planner: the checkpoint (or run directory) it plans with")
     goal_offset: int = option(25, "--policy planner: each goal is where the data policy goes in this many steps")
+    replan_every: int = option(1, "--policy planner: model steps executed before re-planning (as eval's)")
+    plan_context: int = option(1, "--policy planner: latents a plan starts from (1..history; as eval's)")
 
     def __post_init__(self) -> None:
         check(self.episodes >= 1, f"episodes must be >= 1, got {self.episodes}")
@@ -72,6 +74,8 @@ class CollectConfig:
             else f"--checkpoint {self.checkpoint} is the planner's world model: add --policy planner",
         )
         check(self.goal_offset >= 1, f"goal_offset must be >= 1, got {self.goal_offset}")
+        check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
+        check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
         parse_env_kwargs(self.env_kwargs)
 
 
@@ -131,7 +135,16 @@ def collect(config: CollectConfig, episode_policy: Callable[[Any], EpisodeStart]
             "state_angles": list(getattr(env.unwrapped, "state_angles", ())),
             "env_kwargs": parse_env_kwargs(config.env_kwargs),  # recorded, so that eval makes the same env
             "policy": config.policy,
-            **({"checkpoint": config.checkpoint, "goal_offset": config.goal_offset} if config.checkpoint else {}),
+            **(
+                {
+                    "checkpoint": config.checkpoint,
+                    "goal_offset": config.goal_offset,
+                    "replan_every": config.replan_every,
+                    "plan_context": config.plan_context,
+                }
+                if config.checkpoint
+                else {}
+            ),
         },
         overwrite=config.overwrite,
     )

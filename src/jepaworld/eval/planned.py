@@ -36,6 +36,8 @@ class PlannerPolicy:
     state_key: str
     momentum: float
     planner: PlannerConfig = field(default_factory=PlannerConfig)
+    replan_every: int = 1
+    plan_context: int = 1
     device: str = "auto"
     threads: int = 0  # torch threads in a worker process; 0 leaves torch's default
 
@@ -55,15 +57,21 @@ class PlannerPolicy:
                 f"--image-size {size}: the checkpoint {info.path} sees {info.model.image_size}-pixel frames; "
                 f"collect at --image-size {info.model.image_size}"
             )
+        if self.plan_context > info.model.history:
+            raise ValueError(
+                f"--plan-context {self.plan_context}: {info.path} was trained with a history of "
+                f"{info.model.history} latents; expected 1..{info.model.history}"
+            )
         frameskip = info.model.frameskip
-        encode, rollout = model_functions(model, frameskip, device)
+        encode, rollout = model_functions(model, frameskip, device, context=self.plan_context)
         # Goals only have to need motion here (GoalTask.met); success is not judged, so no radius is needed.
         task = GoalTask(self.goal_offset, self.state_key, None, self.momentum, env.unwrapped)
         low, high = env.action_space.low, env.action_space.high
 
         def start(seed: int):
             obs, info, goal = task.reset(env, seed)
-            agent = ModelAgent(build_planner(self.planner, low, high, seed=seed), encode, rollout, frameskip, 1)
+            planner = build_planner(self.planner, low, high, seed=seed)
+            agent = ModelAgent(planner, encode, rollout, frameskip, self.replan_every, self.plan_context)
             agent.reset(env, seed, goal)
             return obs, info, lambda frame: agent.act(frame, env)
 
@@ -79,6 +87,13 @@ def collect_planned(config: CollectConfig, planner: PlannerConfig | None = None,
         raise ValueError(f"collect_planned: expected a config with policy 'planner', got {config.policy!r}")
     threads = max(1, (os.cpu_count() or 1) // config.workers) if config.workers > 1 else 0
     policy = PlannerPolicy(
-        config.checkpoint, config.goal_offset, config.state_key, config.momentum, planner or PlannerConfig(), device
+        config.checkpoint,
+        config.goal_offset,
+        config.state_key,
+        config.momentum,
+        planner or PlannerConfig(),
+        config.replan_every,
+        config.plan_context,
+        device,
     )
     return collect(config, dataclasses.replace(policy, threads=threads))
