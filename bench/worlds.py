@@ -1,11 +1,13 @@
 """Benchmark: the recipe for each world (Push-T, Reacher, Cube): collect -> train -> evaluate, timed.
 
-Runs the same commands as the README, through the CLI, and writes ``bench/results/world-NAME.json``
-and a markdown table beside it: success with its 95% interval next to the random floor on the same
-held-out pairs, wall time of each phase, peak memory of training.
+Runs the same commands as the README, through the CLI, and writes ``bench/results/world-NAME.json`` and a
+markdown table beside it: success with its 95% interval next to the random floor on the same held-out
+pairs, wall time of each phase, peak memory of training. A recipe with a planner stage also collects the
+trained model's own planned episodes (``collect --policy planner``), merges them with the data and
+fine-tunes the model on both (``train --init-from``) before the evaluation.
 
     python bench/worlds.py push-t [--out runs/bench/push-t]
-    python bench/worlds.py push-t --from-run runs/bench/push-t   # summarise a run made by these commands
+    python bench/worlds.py push-t --from-run runs/bench/push-t --seconds collect=300   # summarise a finished run
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ GPU_WIDE_TRAIN = (
     *("--steps", "10000", "--batch-size", "256", "--encoder-width", "32", "--predictor-width", "256"),
     *("--predictor-depth", "4", "--checkpoint-every", "1000", "--cache-mb", "8192", "--device", "cuda"),
 )
+PLANNER_FINE_TUNE = ("--steps", "4000", "--lr", "6e-4", "--batch-size", "64", "--checkpoint-every", "1000")
 GPU_EVAL = ("--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", "--device", "cuda")
 RECIPES = {
     "push-t": {
@@ -58,6 +61,34 @@ RECIPES = {
         "train": ["--steps", "4000", "--batch-size", "64", "--checkpoint-every", "1000"],
         "eval": ["--episodes", "100", "--max-steps", "100"],
     },
+    # The planner's own episodes (DAgger, one round): the model trained on the data policy's episodes plans
+    # 1000 episodes on training seeds; merged with the data, counted twice; a fine-tune from that model.
+    "reacher-planner": {
+        "collect": ["--env", "jepaworld/Reacher-v0", "--episodes", "1000", "--steps", "100"],
+        "train": ["--steps", "6000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "planner": {
+            "collect": [
+                *("--env", "jepaworld/Reacher-v0", "--plan-context", "3", "--goal-offset", "30"),
+                *("--episodes", "1000", "--steps", "100", "--seed", "15", "--workers", "2"),
+            ],
+            "repeat": ["1", "2"],
+            "train": [*PLANNER_FINE_TUNE, "--cache-mb", "4096"],
+        },
+        "eval": ["--episodes", "100", "--max-steps", "100", "--plan-context", "3", "--no-oracle"],
+    },
+    "cube-planner": {
+        "collect": ["--env", "jepaworld/Cube-v0", "--episodes", "3000", "--steps", "100", "--workers", "2"],
+        "train": [*CUBE_TRAIN, "--cache-mb", "4096"],
+        "planner": {
+            "collect": [
+                *("--env", "jepaworld/Cube-v0", "--goal-offset", "25"),
+                *("--episodes", "1000", "--steps", "50", "--seed", "15", "--workers", "2"),
+            ],
+            "repeat": ["1", "2"],
+            "train": [*PLANNER_FINE_TUNE, "--cache-mb", "6144"],
+        },
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle"],
+    },
     "cube": {
         # 3000 episodes (was 1500: 59.0%), then on to 18000 steps (--resume): a second, shorter cosine cycle.
         "collect": ["--env", "jepaworld/Cube-v0", "--episodes", "3000", "--steps", "100", "--workers", "2"],
@@ -83,9 +114,25 @@ def run(name: str, out: Path) -> dict:
     seconds["train"] = _jepaworld("train", "--data", data, "--out", run_dir, *recipe["train"])
     if "resume" in recipe:
         seconds["train"] += _jepaworld("train", "--data", data, "--out", run_dir, "--resume", *recipe["resume"])
+    if "planner" in recipe:
+        run_dir = planner_stage(recipe["planner"], data, run_dir, out, seconds)
     seconds["eval"] = _jepaworld("eval", "--checkpoint", run_dir, *recipe["eval"], "--out", str(out / "eval"))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return summarise(name, out, seconds, peak_mb)
+
+
+def planner_stage(stage: dict, data: str, run_dir: str, out: Path, seconds: dict) -> str:
+    """The model's own planned episodes, merged with the data, then a fine-tune on both -> the fine-tuned run."""
+    planned, merged, tuned = str(out / "planned.h5"), str(out / "merged.h5"), str(out / "ft")
+    policy = ("--policy", "planner", "--checkpoint", run_dir)
+    seconds["planner_collect"] = _jepaworld("collect", *stage["collect"], *policy, "--out", planned, "--overwrite")
+    seconds["merge"] = _jepaworld(
+        "data", "merge", data, planned, "--repeat", *stage["repeat"], "--out", merged, "--overwrite"
+    )
+    seconds["fine_tune"] = _jepaworld(
+        "train", "--data", merged, "--out", tuned, "--init-from", run_dir, *stage["train"]
+    )
+    return tuned
 
 
 def summarise(name: str, out: Path, seconds: dict, peak_mb: float | None) -> dict:
@@ -139,18 +186,30 @@ def markdown(report: dict) -> str:
     )
 
 
+def phase_seconds(pairs: list[str]) -> dict:
+    """``["collect=303.5", ...]`` -> ``{"collect": 303.5, ...}``."""
+    seconds = {}
+    for pair in pairs:
+        phase, _, value = pair.partition("=")
+        try:
+            seconds[phase] = float(value)
+        except ValueError:
+            raise SystemExit(f"--seconds: expected PHASE=SECONDS such as collect=303.5, got {pair!r}") from None
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("world", choices=sorted(RECIPES))
     parser.add_argument("--out", default=None, help="run directory (default: runs/bench/WORLD)")
     parser.add_argument("--from-run", default=None, help="summarise this run directory instead of running")
-    parser.add_argument("--collect-seconds", type=float, default=None, help="with --from-run: measured collect time")
+    parser.add_argument(
+        "--seconds", nargs="*", default=[], metavar="PHASE=S", help="with --from-run: measured phase times"
+    )
     parser.add_argument("--peak-rss-mb", type=float, default=None, help="with --from-run: measured peak memory")
     args = parser.parse_args()
     if args.from_run:
-        report = summarise(
-            args.world, Path(args.from_run), {"collect": args.collect_seconds, "train": None}, args.peak_rss_mb
-        )
+        report = summarise(args.world, Path(args.from_run), phase_seconds(args.seconds), args.peak_rss_mb)
     else:
         report = run(args.world, Path(args.out or f"runs/bench/{args.world}"))
     target = HERE / "results" / f"world-{args.world}.json"
