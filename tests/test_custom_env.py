@@ -112,6 +112,14 @@ def test_eval_without_a_way_to_judge_success_says_what_to_give(tmp_path, capsys,
     assert "--plan-context 4: " in (err := capsys.readouterr().err) and "expected 1..3" in err
 
 
+def test_eval_plans_action_blocks_when_asked_and_records_it(tmp_path, puck_run):
+    argv = ["eval", "--checkpoint", puck_run, "--env", PUCK, "--state-key", "position", "--success-radius", "0.1"]
+    argv += ["--episodes", "2", "--max-steps", "6", "--plan-blocks", "--samples", "16", "--iterations", "2"]
+    assert main([*argv, "--elites", "4", "--out", str(tmp_path), "--no-progress", "--device", "cpu"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["eval"]["plan_blocks"] is True and len(results["episodes_detail"]["world_model"]) == 2
+
+
 @pytest.fixture(scope="module")
 def puck_run(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("puck")

@@ -5,7 +5,7 @@ import torch
 from jepaworld.data import HELD_OUT_SEED_BASE, make_env
 from jepaworld.envs import TWO_ROOM_ID
 from jepaworld.eval import EvalConfig, held_out_seeds, wilson_interval
-from jepaworld.eval.agents import compiled_predictor, model_functions
+from jepaworld.eval.agents import compiled_predictor, model_functions, planning_bounds
 from jepaworld.eval.goals import make_goal_task
 from jepaworld.eval.protocol import run_episode
 from jepaworld.models import build_world_model
@@ -48,6 +48,26 @@ def test_compiled_planning_rollout_matches_eager_and_planners_run_on_it():
         config = PlannerConfig(planner=name, horizon=4, samples=16, iterations=3, elites=4, icem_keep_elites=2)
         result = build_planner(config, [-1, -1], [1, 1]).plan(z0[0], torch.randn(TINY_MODEL.latent_dim), compiled)
         assert result.actions.shape == (4, 2) and torch.isfinite(result.actions).all()
+
+
+def test_a_block_rollout_of_a_repeated_action_is_the_held_rollout():
+    torch.manual_seed(0)
+    model = build_world_model(TINY_MODEL).eval()
+    for p in model.predictor.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    k = TINY_MODEL.frameskip
+    _, held = model_functions(model, k, context=1)
+    _, blocks = model_functions(model, k, context=1, blocks=True)
+    z0, actions = torch.randn(3, TINY_MODEL.latent_dim), torch.rand(3, 4, 2) * 2 - 1
+    with torch.inference_mode():
+        torch.testing.assert_close(blocks(z0, actions.repeat(1, 1, k)), held(z0, actions))
+        braking = actions.repeat(1, 1, k)
+        braking[..., -2:] = -braking[..., -2:]  # the block's last env action reversed: another imagined future
+        assert not torch.allclose(blocks(z0, braking), held(z0, actions))
+    low, high = planning_bounds([-1, -2], [1, 2], k, blocks=True)
+    np.testing.assert_array_equal(low, [-1, -2] * k)
+    np.testing.assert_array_equal(high, [1, 2] * k)
+    np.testing.assert_array_equal(planning_bounds([-1, -2], [1, 2], k, blocks=False)[0], [-1, -2])
 
 
 def test_a_compiler_failure_falls_back_to_eager_planning_with_a_warning(monkeypatch):

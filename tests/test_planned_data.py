@@ -83,10 +83,10 @@ def test_planner_collection_plans_from_a_context_of_latents_as_eval_does(tiny_ru
         policy="planner", checkpoint=tiny_run, episodes=2, steps=8, seed=5, goal_offset=5, progress=False
     )
     one = _rows(collect_planned(dataclasses.replace(config, out=str(tmp_path / "one.h5")), FAST_PLANNER))
-    two = dataclasses.replace(config, plan_context=2, replan_every=2, out=str(tmp_path / "two.h5"))
+    two = dataclasses.replace(config, plan_context=2, replan_every=2, plan_blocks=True, out=str(tmp_path / "two.h5"))
     two = _rows(collect_planned(two, FAST_PLANNER))
-    assert two["extra"]["plan_context"] == 2 and two["extra"]["replan_every"] == 2
-    assert one["extra"]["plan_context"] == 1 and one["extra"]["replan_every"] == 1
+    assert two["extra"]["plan_context"] == 2 and two["extra"]["replan_every"] == 2 and two["extra"]["plan_blocks"]
+    assert one["extra"]["plan_context"] == 1 and one["extra"]["replan_every"] == 1 and not one["extra"]["plan_blocks"]
     assert np.array_equal(one["frames"][0], two["frames"][0])  # same start, other plans
     assert not np.allclose(one["actions"], two["actions"])
 

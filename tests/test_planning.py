@@ -4,6 +4,7 @@ import torch
 
 from jepaworld.planning import CEM, ENERGIES, PLANNERS, MPCAgent, PlannerConfig
 from jepaworld.planning.energy import build_energy, goal_distance
+from jepaworld.types import PlanResult
 
 
 def integrator(z0, actions):
@@ -191,3 +192,31 @@ def test_mpc_history_is_the_boundary_latents_and_the_blocks_executed_between_the
     assert calls[0][1] is None  # the first plan has no past: one frame
     with pytest.raises(ValueError, match="context"):
         MPCAgent(cem, lambda obs: obs, recording_rollout, frameskip=1, context=0)
+
+
+class FixedPlanner:
+    """Returns the same plan every time: what the MPC loop executes of it is then known."""
+
+    def __init__(self, actions: torch.Tensor) -> None:
+        self.actions, self.calls = actions, 0
+
+    def plan(self, z0, z_goal, rollout_fn, init=None) -> PlanResult:
+        self.calls += 1
+        return PlanResult(self.actions.clone(), 0.0)
+
+
+def test_mpc_with_blocks_executes_a_planned_block_one_env_action_after_another():
+    block = torch.tensor([[1.0, -1.0, 0.5, 0.25, -0.5, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])  # frameskip 3, A 2
+    planner = FixedPlanner(block)
+    agent = MPCAgent(planner, lambda obs: obs.clone(), integrator, frameskip=3, blocks=True)
+    agent.reset(torch.zeros(2))
+    executed = np.stack([agent.act(torch.zeros(2)) for _ in range(4)])
+    np.testing.assert_array_equal(executed[:3], [[1.0, -1.0], [0.5, 0.25], [-0.5, 0.0]])
+    assert planner.calls == 2  # the second block starts with a new plan
+    held = MPCAgent(FixedPlanner(block[:, :2]), lambda obs: obs.clone(), integrator, frameskip=3)
+    held.reset(torch.zeros(2))
+    np.testing.assert_array_equal(np.stack([held.act(torch.zeros(2)) for _ in range(3)]), [[1.0, -1.0]] * 3)
+    odd = MPCAgent(FixedPlanner(block[:, :5]), lambda obs: obs.clone(), integrator, frameskip=3, blocks=True)
+    odd.reset(torch.zeros(2))
+    with pytest.raises(ValueError, match=r"blocks: expected planned actions of frameskip \(3\) env actions each"):
+        odd.act(torch.zeros(2))

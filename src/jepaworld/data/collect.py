@@ -53,6 +53,7 @@ class CollectConfig:
     goal_offset: int = option(25, "--policy planner: each goal is where the data policy goes in this many steps")
     replan_every: int = option(1, "--policy planner: model steps executed before re-planning (as eval's)")
     plan_context: int = option(1, "--policy planner: latents a plan starts from (1..history; as eval's)")
+    plan_blocks: bool = option(False, "--policy planner: plan each model step's env actions one by one (as eval's)")
 
     def __post_init__(self) -> None:
         check(self.episodes >= 1, f"episodes must be >= 1, got {self.episodes}")
@@ -141,6 +142,7 @@ def collect(config: CollectConfig, episode_policy: Callable[[Any], EpisodeStart]
                     "goal_offset": config.goal_offset,
                     "replan_every": config.replan_every,
                     "plan_context": config.plan_context,
+                    "plan_blocks": config.plan_blocks,
                 }
                 if config.checkpoint
                 else {}

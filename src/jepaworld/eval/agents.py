@@ -39,13 +39,16 @@ def model_functions(
     device: torch.device | str = "cpu",
     context: int | None = None,
     compile: bool = False,
+    blocks: bool = False,
 ) -> tuple[Callable, RolloutFn]:
-    """``encode(frame [H, W, 3] uint8) -> z [D]`` and a rollout over held actions for ``MPCAgent``.
+    """``encode(frame [H, W, 3] uint8) -> z [D]`` and a rollout over planned actions for ``MPCAgent``.
 
     The planner searches one env action ``[A]`` per model step; the rollout repeats it ``frameskip``
-    times to form the model's action ``[frameskip * A]``. ``context``: latents the predictor sees
-    while imagining (``WorldModel.rollout``); 1 is the fastest. ``compile``: imagine with a
-    ``torch.compile``d predictor (faster per rollout after a one-off compilation).
+    times to form the model's action ``[frameskip * A]``. With ``blocks`` the planner searches the
+    model's action itself, ``frameskip`` env actions ``[frameskip * A]`` that may differ from each other
+    (as a data policy's do: accelerate, then brake), and the rollout takes it as it is. ``context``:
+    latents the predictor sees while imagining (``WorldModel.rollout``); 1 is the fastest. ``compile``:
+    imagine with a ``torch.compile``d predictor (faster per rollout after a one-off compilation).
     """
     device = torch.device(device)
     predictor = compiled_predictor(model, device) if compile else None
@@ -59,18 +62,25 @@ def model_functions(
         # No inference_mode here: the gradient planner differentiates through it; sampling planners
         # call it under their own inference_mode. z0 [N, D], or a history [N, T0, D] with the model
         # actions between its frames, past_actions [N, T0 - 1, frameskip * A] (MPCAgent with context > 1).
-        held = repeat(actions, "n h a -> n h (k a)", k=frameskip).to(device)
+        held = (actions if blocks else repeat(actions, "n h a -> n h (k a)", k=frameskip)).to(device)
         past = None if past_actions is None else past_actions.to(device)
         return model.rollout(z0.to(device), held, past, context, predictor).float().cpu()
 
     return encode, rollout
 
 
+def planning_bounds(low, high, frameskip: int, blocks: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The env's action bounds ``[A]`` -> those of what the planner searches per model step: ``[A]`` for a
+    held action, ``[frameskip * A]`` for a block (``model_functions(blocks=True)``)."""
+    low, high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+    return (np.tile(low, frameskip), np.tile(high, frameskip)) if blocks else (low, high)
+
+
 class ModelAgent:
     """MPC with a planner over a world model's latents; the goal is the env's goal frame."""
 
-    def __init__(self, planner, encode, rollout, frameskip, replan_every, context: int = 1) -> None:
-        self.mpc = MPCAgent(planner, encode, rollout, frameskip, replan_every, context=context)
+    def __init__(self, planner, encode, rollout, frameskip, replan_every, context: int = 1, blocks: bool = False):
+        self.mpc = MPCAgent(planner, encode, rollout, frameskip, replan_every, context=context, blocks=blocks)
 
     @property
     def plan_seconds(self) -> list[float]:

@@ -20,7 +20,7 @@ import torch
 
 from jepaworld.data.collect import CollectConfig, collect
 from jepaworld.envs.adapter import EnvError
-from jepaworld.eval.agents import ModelAgent, model_functions
+from jepaworld.eval.agents import ModelAgent, model_functions, planning_bounds
 from jepaworld.eval.goals import GoalTask
 from jepaworld.planning import PlannerConfig, build_planner
 from jepaworld.train import load_checkpoint, resolve_device
@@ -38,6 +38,7 @@ class PlannerPolicy:
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     replan_every: int = 1
     plan_context: int = 1
+    plan_blocks: bool = False
     device: str = "auto"
     threads: int = 0  # torch threads in a worker process; 0 leaves torch's default
 
@@ -63,15 +64,17 @@ class PlannerPolicy:
                 f"{info.model.history} latents; expected 1..{info.model.history}"
             )
         frameskip = info.model.frameskip
-        encode, rollout = model_functions(model, frameskip, device, context=self.plan_context)
+        encode, rollout = model_functions(model, frameskip, device, context=self.plan_context, blocks=self.plan_blocks)
         # Goals only have to need motion here (GoalTask.met); success is not judged, so no radius is needed.
         task = GoalTask(self.goal_offset, self.state_key, None, self.momentum, env.unwrapped)
-        low, high = env.action_space.low, env.action_space.high
+        low, high = planning_bounds(env.action_space.low, env.action_space.high, frameskip, self.plan_blocks)
 
         def start(seed: int):
             obs, info, goal = task.reset(env, seed)
             planner = build_planner(self.planner, low, high, seed=seed)
-            agent = ModelAgent(planner, encode, rollout, frameskip, self.replan_every, self.plan_context)
+            agent = ModelAgent(
+                planner, encode, rollout, frameskip, self.replan_every, self.plan_context, self.plan_blocks
+            )
             agent.reset(env, seed, goal)
             return obs, info, lambda frame: agent.act(frame, env)
 
@@ -94,6 +97,7 @@ def collect_planned(config: CollectConfig, planner: PlannerConfig | None = None,
         planner or PlannerConfig(),
         config.replan_every,
         config.plan_context,
+        config.plan_blocks,
         device,
     )
     return collect(config, dataclasses.replace(policy, threads=threads))

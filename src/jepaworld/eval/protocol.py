@@ -30,6 +30,7 @@ from jepaworld.eval.agents import (
     has_oracle,
     has_scripted_solver,
     model_functions,
+    planning_bounds,
 )
 from jepaworld.eval.goals import DEFAULT_GOAL_OFFSET, GoalTask, make_goal_task
 from jepaworld.eval.report import markdown_table, write_gif
@@ -62,6 +63,11 @@ class EvalConfig:
         1,
         "latents a plan starts from and the predictor sees (1..history; 1 is fastest; more where motion "
         "carries on by itself, as an arm under torques)",
+    )
+    plan_blocks: bool = option(
+        False,
+        "plan each model step's frameskip env actions one by one (as the data's are), not one action held "
+        "frameskip times",
     )
     compile: bool = option(
         False, "plan with a torch.compile'd predictor (faster back-to-back plans after a one-off compile)"
@@ -188,19 +194,23 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         )
     task = make_goal_task(env, config.goal_offset, config.state_key, config.success_radius, CollectConfig().momentum)
     low, high = env.action_space.low, env.action_space.high
+    block_low, block_high = planning_bounds(low, high, frameskip, config.plan_blocks)
     seeds = held_out_seeds(config.seed, config.episodes)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    encode, rollout = model_functions(model, frameskip, device, context=config.plan_context, compile=config.compile)
+    encode, rollout = model_functions(
+        model, frameskip, device, context=config.plan_context, compile=config.compile, blocks=config.plan_blocks
+    )
 
     def make_model_agent():
         return ModelAgent(
-            build_planner(planner_config, low, high, seed=config.seed),
+            build_planner(planner_config, block_low, block_high, seed=config.seed),
             encode,
             rollout,
             frameskip,
             config.replan_every,
             config.plan_context,
+            config.plan_blocks,
         )
 
     records = {"world_model": _run_agent("world_model", env, seeds, config, task, make_model_agent, gif_dir=out)}

@@ -20,6 +20,9 @@ from jepaworld.types import Planner, RolloutFn
 class MPCAgent:
     """Re-plans every ``replan_every`` model steps; each model step repeats one action ``frameskip`` times.
 
+    ``blocks``: the planner's actions are whole model actions ``[frameskip * A]``, executed one env
+    action ``[A]`` after another instead of one held ``frameskip`` times.
+
     ``reset(goal)`` sets the goal: one observation (a goal image), a list of observations (a goal set:
     reach any), or ``goal_latent=`` a latent ``[D]`` or set ``[G, D]`` given directly.
     ``act(observation) -> env action [A]`` (numpy float32).
@@ -42,12 +45,13 @@ class MPCAgent:
         warm_start: bool = True,
         monitor: SurpriseMonitor | None = None,
         context: int = 1,
+        blocks: bool = False,
     ) -> None:
         if context < 1:
             raise ValueError(f"MPCAgent context: expected >= 1 observed latents, got {context}")
         self.planner, self.encode, self.rollout_fn = planner, encode, rollout_fn
         self.frameskip, self.replan_every, self.warm_start = frameskip, replan_every, warm_start
-        self.monitor, self.context = monitor, context
+        self.monitor, self.context, self.blocks = monitor, context, blocks
         self.replans_on_flag = 0
         self.plan_seconds: list[float] = []
         self.last_plan = None
@@ -97,8 +101,14 @@ class MPCAgent:
             result = self.planner.plan(z0, self._z_goal, self._rollout_from_history(), init=init)
             self.plan_seconds.append(time.perf_counter() - start)
             self._previous, self.last_plan = result.actions, result
-            for action in result.actions[: self.replan_every].numpy():
-                self._queue.extend([action.astype(np.float32)] * self.frameskip)
+            if self.blocks and result.actions.shape[-1] % self.frameskip:
+                raise ValueError(
+                    f"MPCAgent blocks: expected planned actions of frameskip ({self.frameskip}) env actions each, "
+                    f"got size {result.actions.shape[-1]} (was the planner built with the env's bounds, not "
+                    "planning_bounds(..., blocks=True)?)"
+                )
+            for action in result.actions[: self.replan_every].numpy().astype(np.float32):
+                self._queue.extend(np.split(action, self.frameskip) if self.blocks else [action] * self.frameskip)
         if self.monitor is not None:
             block = torch.from_numpy(np.concatenate(self._queue[: self.frameskip]))  # the model action [k * A]
             self.monitor.expect(z0, block)
