@@ -43,6 +43,28 @@ def test_encode_plan_rollout_surprise_shapes_and_agreement(wm, frames):
     assert wm.rollout(history, plan.actions, past_actions=plan.actions[:1]).shape == (5, wm.latent_dim)
 
 
+def test_a_plan_of_blocks_from_a_history_imagines_what_rollout_does(wm, frames):
+    """``blocks``: each model step's env actions searched one by one; a history start: the plan imagines
+    from the frames before the current one too, and ``rollout`` with the same start reproduces it."""
+    frame, goal = frames
+    config = PlannerConfig(samples=30, iterations=2, horizon=5)
+    plan = wm.plan(frame, goal, config, seed=3, blocks=True)
+    assert plan.actions.shape == (5, 4) and plan.blocks and plan.context == 1
+    assert np.all(np.abs(plan.actions) <= 1.0 + 1e-6)
+    np.testing.assert_allclose(wm.rollout(frame, plan.actions, context=1), plan.latents, atol=1e-5)
+    # A block of one action repeated is the held action.
+    held = plan.actions[:, :2]
+    np.testing.assert_allclose(wm.rollout(frame, held), wm.rollout(frame, np.tile(held, 2)), atol=1e-6)
+
+    history, between = np.stack([goal, frame]), np.array([[0.5, -0.5]], np.float32)
+    after = wm.plan(history, goal, config, seed=3, past_actions=between, init=plan.actions, blocks=True)
+    assert after.context == 2 and after.actions.shape == (5, 4)
+    imagined = wm.rollout(history, after.actions, past_actions=between, context=2)
+    np.testing.assert_allclose(imagined, after.latents, atol=1e-5)
+    # The history is seen: the same actions from the current frame alone imagine another future.
+    assert np.abs(wm.rollout(frame, after.actions, context=1) - after.latents).max() > 1e-3
+
+
 def test_surprise_is_higher_for_a_frame_that_does_not_follow(wm, frames):
     """Staying put with a zero action is expected; a teleport to the goal frame is not."""
     frame, goal = frames
@@ -57,10 +79,15 @@ def test_surprise_is_higher_for_a_frame_that_does_not_follow(wm, frames):
     [
         (lambda wm, f: wm.encode(f.astype(np.float32)), "uint8"),
         (lambda wm, f: wm.encode(f[:32]), "[T, 64, 64, 3]"),
-        (lambda wm, f: wm.plan(np.stack([f, f]), f), "frame: expected uint8 RGB frames [64, 64, 3]"),
+        (lambda wm, f: wm.plan(f[None, :32], f), "frame: expected uint8 RGB frames [T, 64, 64, 3]"),
+        (lambda wm, f: wm.plan(np.stack([f] * 3), f), "frame: one frame, or at most history=2"),
+        (lambda wm, f: wm.plan(np.stack([f, f]), f), "past_actions: 2 start frames need the actions between"),
+        (lambda wm, f: wm.plan(f, f, init=np.zeros((8, 2)), blocks=True), "[8, 4] (a block per model step"),
         (lambda wm, f: wm.rollout(f, [[2.0, 0.0]]), "must lie in"),
         (lambda wm, f: wm.rollout(f, [[np.nan, 0.0]]), "finite"),
-        (lambda wm, f: wm.rollout(f, [[0.0, 0.0, 0.0]]), "[H, 2]"),
+        (lambda wm, f: wm.rollout(f, [[0.0, 0.0, 0.0]]), "[H, 2] (one env action per model step"),
+        (lambda wm, f: wm.rollout(f, [[0.0, 0.0, 0.0]]), "or [H, 4] (a block per model step"),
+        (lambda wm, f: wm.rollout(f, [[0.0, 0.0, 0.0, 2.0]]), "row 0 is"),
         (lambda wm, f: wm.rollout(np.stack([f, f]), [[0.0, 0.0]]), "past_actions"),
         (lambda wm, f: wm.rollout(np.stack([f] * 3), [[0.0, 0.0]]), "at most history=2"),
         (lambda wm, f: wm.surprise(f, []), "at least 2 frames"),

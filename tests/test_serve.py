@@ -102,6 +102,20 @@ def test_a_goal_set_and_a_warm_start(client, world):
     assert plan["actions"].shape == (8, 2)
 
 
+def test_a_plan_of_blocks_from_a_history(client, world):
+    """Blocks of frameskip env actions and a two-frame start, over the wire as in the Python API."""
+    wm, frame, goal = world
+    history, between = np.stack([goal, frame]), np.array([[0.5, -0.5]])
+    planner = {"samples": 20, "iterations": 2, "horizon": 4}
+    plan = client.plan("tiny", history, goal, planner=planner, past_actions=between, blocks=True)
+    assert plan["actions"].shape == (4, 4) and plan["blocks"] and plan["context"] == 2
+    local = wm.plan(history, goal, plan_config(**planner), past_actions=between, blocks=True)
+    np.testing.assert_allclose(plan["actions"], local.actions, atol=1e-5)
+    np.testing.assert_allclose(plan["latents"], local.latents, atol=1e-5)
+    out = client.rollout("tiny", history, plan["actions"], past_actions=between)
+    np.testing.assert_allclose(out["latents"], wm.rollout(history, local.actions, past_actions=between), atol=1e-5)
+
+
 def test_a_token_is_required_and_checked(server):
     body = {"model": "tiny", "frames": raw(np.zeros((1, 64, 64, 3), np.uint8))}
     for headers in ({}, {"Authorization": "Bearer wrong"}):
@@ -150,6 +164,8 @@ GOOD_PLAN = {"model": "tiny", "frame": raw(FRAME), "goal": raw(FRAME)}
         ("/v1/plan", {**GOOD_PLAN, "planner": {"samples": 0}}, 400, "samples must be >= 1"),
         ("/v1/plan", {**GOOD_PLAN, "planner": {"smaples": 10}}, 422, "smaples"),
         ("/v1/plan", {**GOOD_PLAN, "init": [[0.0, 0.0]]}, 400, "init"),
+        ("/v1/plan", {**GOOD_PLAN, "init": [[0.0, 0.0]] * 8, "blocks": True}, 400, "[8, 4] (a block"),
+        ("/v1/plan", {**GOOD_PLAN, "frame": raw(np.concatenate([FRAME, FRAME]))}, 400, "past_actions: 2 start"),
         ("/v1/surprise", {"model": "tiny", "frames": raw(FRAME), "actions": [[0.0, 0.0]]}, 400, "at least 2 frames"),
         ("/v1/episodes", {"model": "tiny", "seed": -1}, 422, "greater than or equal"),
         ("/v1/episodes/0123/step", {}, 404, "no live episode"),
@@ -222,6 +238,26 @@ def test_viewer_episodes_plan_step_and_delete(server):
     assert response.status_code == 400 and "over" in response.json()["detail"]
     assert httpx.delete(f"{server}/v1/episodes/{eid}", headers=headers).status_code == 204
     assert httpx.delete(f"{server}/v1/episodes/{eid}", headers=headers).status_code == 404
+
+
+def test_viewer_episodes_plan_blocks_from_a_history(server):
+    """An episode planned as `eval --plan-context 2 --plan-blocks`: the settings hold for the re-plans,
+    and a step executes the block's env actions in turn (the true simulator under the plan agrees)."""
+    state = post(server, "/v1/episodes", {"model": "tiny", "seed": 4, "max_steps": 12}).json()
+    eid = state["episode"]
+    response = post(server, f"/v1/episodes/{eid}/plan", {"context": 3})
+    assert response.status_code == 400 and "context: expected 1 to the model's history (2)" in response.text
+    body = {"planner": {"samples": 20, "iterations": 2, "horizon": 4}, "context": 2, "blocks": True}
+    plan = post(server, f"/v1/episodes/{eid}/plan", body).json()["plan"]
+    assert plan["blocks"] and plan["context"] == 1 and np.shape(plan["actions"]) == (4, 4)  # one frame seen yet
+    state = post(server, f"/v1/episodes/{eid}/step", {}).json()
+    if not state["done"]:
+        np.testing.assert_allclose(state["executed_path"][1], plan["planned_path"][0], atol=1e-6)
+        replanned = state["plan"]  # the episode's settings hold: from the two frames seen now
+        assert replanned["blocks"] and replanned["context"] == 2 and np.shape(replanned["actions"]) == (4, 4)
+        state = post(server, f"/v1/episodes/{eid}/step", {}).json()
+        assert len(state["surprise"]) >= 1
+    assert httpx.delete(f"{server}/v1/episodes/{eid}", headers=AUTH).status_code == 204
 
 
 def test_the_viewer_page_and_its_files_are_served_without_a_cdn(server):

@@ -4,14 +4,17 @@
     wm = jepaworld.load("runs/demo-two-room/run")      # a run directory or a checkpoint directory
     z = wm.encode(frames)                             # [T, 64, 64, 3] uint8 -> [T, D] float32
     plan = wm.plan(frame, goal_frame)                 # -> Plan: actions [H, A], energy, imagined latents
+    plan = wm.plan(last_frames, goal_frame, past_actions=between, blocks=True)  # from a history; [H, k * A]
     z_future = wm.rollout(frame, plan.actions)        # [H, D]: what the model imagines those actions do
     s = wm.surprise(frames, actions)                  # [T + 1] frames, [T, A] actions -> [T]
     pictures = wm.decode(z_future)                    # [H, 64, 64, 3] uint8, once `train-decoder` has run
 
-Frames are RGB uint8 ``[H, W, 3]`` at the model's image size, one per model step. An action is one
-env action ``[A]`` per model step, held for ``frameskip`` env steps (the planners' convention), and
-must lie inside the env's action bounds. The CLI, the HTTP service and the web viewer are thin
-layers over ``LoadedWorldModel``; every method is safe to call from several threads.
+Frames are RGB uint8 ``[H, W, 3]`` at the model's image size, one per model step. A model step's
+action is one env action ``[A]`` held for ``frameskip`` env steps (the planners' default), or a block
+``[frameskip * A]``: the step's env actions one after another (``plan(..., blocks=True)``, as
+``eval --plan-blocks``); methods taking actions take either width. Every env action must lie inside
+the env's action bounds. The CLI, the HTTP service and the web viewer are thin layers over
+``LoadedWorldModel``; every method is safe to call from several threads.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ import torch
 from einops import repeat
 
 from jepaworld.config import to_dict
-from jepaworld.eval.agents import model_functions
+from jepaworld.eval.agents import model_functions, planning_bounds
 from jepaworld.models import WorldModel
 from jepaworld.models.decoder import FrameDecoder
 from jepaworld.planning import PlannerConfig, build_planner
+from jepaworld.planning.mpc import rollout_after
 from jepaworld.train.checkpoint import CheckpointInfo, load_checkpoint
 from jepaworld.train.decoder import load_decoder
 from jepaworld.train.trainer import resolve_device
@@ -43,12 +47,14 @@ BOUNDS_SLACK = 1e-5
 class Plan:
     """A planner's answer for one start and goal."""
 
-    actions: np.ndarray  # [H, A] env actions, one per model step, each held for frameskip env steps
+    actions: np.ndarray  # [H, A] one env action per model step, held frameskip env steps; [H, k * A] with blocks
     energy: float  # energy of the chosen actions (latent distance to the goal, lower is nearer)
     energy_per_iteration: list[float]  # best energy after each planner iteration
-    latents: np.ndarray  # [H, D] the imagined rollout of `actions`, as the planner imagined it (context 1)
+    latents: np.ndarray  # [H, D] the imagined rollout of `actions`, as the planner imagined it
     plan_seconds: float  # wall time of the search
     planner: dict[str, Any] = field(default_factory=dict)  # the PlannerConfig used
+    blocks: bool = False  # actions are blocks of frameskip env actions
+    context: int = 1  # frames the plan started from (the start and the history before it)
 
 
 class LoadedWorldModel:
@@ -65,7 +71,7 @@ class LoadedWorldModel:
         self.device = torch.device(device)
         self.action_low = np.asarray(info.action_low, dtype=np.float32)
         self.action_high = np.asarray(info.action_high, dtype=np.float32)
-        self._encode_one, self._rollout_fn = model_functions(model, self.frameskip, self.device, context=1)
+        self._encode_one = model_functions(model, self.frameskip, self.device)[0]  # frame [H, W, 3] -> z [D]
         self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
 
     # --- facts ------------------------------------------------------------------------------------
@@ -109,35 +115,41 @@ class LoadedWorldModel:
         }
 
     # --- input checks -----------------------------------------------------------------------------
-    def check_frames(self, frames, name: str = "frames", single: bool = False) -> np.ndarray:
+    def check_frames(self, frames, name: str = "frames") -> np.ndarray:
         """``[H, W, 3]`` or ``[T, H, W, 3]`` uint8 at the model's size -> ``[T, H, W, 3]``."""
         frames = np.asarray(frames)
         s = self.image_size
-        expected = f"[{s}, {s}, 3]" if single else f"[T, {s}, {s}, 3] (or one frame [{s}, {s}, 3])"
+        expected = f"[T, {s}, {s}, 3] (or one frame [{s}, {s}, 3])"
         if frames.dtype != np.uint8:
             raise ValueError(f"{name}: expected uint8 RGB frames {expected}, got dtype {frames.dtype}")
         if frames.ndim == 3:
             frames = frames[None]
-        if frames.ndim != 4 or frames.shape[1:] != (s, s, 3) or len(frames) == 0 or (single and len(frames) != 1):
+        if frames.ndim != 4 or frames.shape[1:] != (s, s, 3) or len(frames) == 0:
             raise ValueError(f"{name}: expected uint8 RGB frames {expected}, got shape {list(np.shape(frames))}")
         return frames
 
-    def check_actions(self, actions, name: str = "actions", steps: int | None = None) -> np.ndarray:
-        """``[H, A]`` finite env actions inside the bounds -> float32 ``[H, A]``."""
+    def check_actions(self, actions, name: str = "actions", steps: int | None = None, blocks: bool | None = None):
+        """``[H, A]`` held env actions, or ``[H, frameskip * A]`` blocks, finite and inside the bounds ->
+        float32 as given. ``blocks``: which width; ``None`` takes either."""
         actions = np.asarray(actions, dtype=np.float32)
-        wanted = "H" if steps is None else str(steps)
-        if actions.ndim != 2 or actions.shape[1] != self.action_dim or (steps is not None and len(actions) != steps):
-            raise ValueError(
-                f"{name}: expected shape [{wanted}, {self.action_dim}] (one env action per model step), "
-                f"got {list(actions.shape)}"
-            )
+        a, k = self.action_dim, self.frameskip
+        widths = {False: [a], True: [k * a], None: sorted({a, k * a})}[blocks]
+        if actions.ndim != 2 or actions.shape[1] not in widths or (steps is not None and len(actions) != steps):
+            h = "H" if steps is None else str(steps)
+            forms = {
+                a: f"[{h}, {a}] (one env action per model step, held frameskip={k} env steps)",
+                k * a: f"[{h}, {k * a}] (a block per model step: its {k} env actions of {a} one after another)",
+            }
+            expected = " or ".join(dict.fromkeys(forms[w] for w in widths))
+            raise ValueError(f"{name}: expected shape {expected}, got {list(actions.shape)}")
         if not np.all(np.isfinite(actions)):
             raise ValueError(f"{name}: every action must be a finite number; got NaN or infinity")
-        outside = (actions < self.action_low - BOUNDS_SLACK) | (actions > self.action_high + BOUNDS_SLACK)
+        low, high = (np.tile(bound, actions.shape[1] // a) for bound in (self.action_low, self.action_high))
+        outside = (actions < low - BOUNDS_SLACK) | (actions > high + BOUNDS_SLACK)
         if outside.any():
             row = int(np.argwhere(outside)[0][0])
             raise ValueError(
-                f"{name}: actions must lie in [{self.action_low.tolist()}, {self.action_high.tolist()}], "
+                f"{name}: env actions must lie in [{self.action_low.tolist()}, {self.action_high.tolist()}], "
                 f"row {row} is {actions[row].tolist()}"
             )
         return actions
@@ -155,8 +167,21 @@ class LoadedWorldModel:
         return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None].to(self.device)
 
     def _model_actions(self, actions: np.ndarray) -> torch.Tensor:
-        """``[H, A]`` env actions -> ``[1, H, frameskip * A]`` model actions (each held frameskip steps)."""
-        return repeat(torch.from_numpy(actions), "h a -> 1 h (k a)", k=self.frameskip).to(self.device)
+        """Checked ``[H, A]`` (each held frameskip steps) or ``[H, frameskip * A]`` -> ``[1, H, frameskip * A]``."""
+        k = self.frameskip if actions.shape[1] == self.action_dim else 1
+        return repeat(torch.from_numpy(actions), "h a -> 1 h (k a)", k=k).to(self.device)
+
+    def _past_actions(self, frames: np.ndarray, past_actions) -> torch.Tensor | None:
+        """The model actions between start frames, ``[1, T0 - 1, frameskip * A]``; ``None`` for one frame."""
+        if len(frames) == 1 and past_actions is None:
+            return None
+        if past_actions is None:
+            t, a = len(frames) - 1, self.action_dim
+            raise ValueError(
+                f"past_actions: {len(frames)} start frames need the actions between them, [{t}, {a}] "
+                f"(or blocks [{t}, {self.frameskip * a}]); got none"
+            )
+        return self._model_actions(self.check_actions(past_actions, "past_actions", steps=len(frames) - 1))
 
     def encode(self, frames) -> np.ndarray:
         """Frames ``[T, H, W, 3]`` uint8 -> latents ``[T, D]`` float32."""
@@ -166,38 +191,58 @@ class LoadedWorldModel:
 
     def rollout(self, frames, actions, past_actions=None, context: int | None = None) -> np.ndarray:
         """Imagine: start frames ``[T0, H, W, 3]`` (T0 <= history; with ``past_actions [T0 - 1, A]``
-        between them when T0 > 1) and actions ``[H, A]`` -> latents ``[H, D]`` after each action.
-        ``context``: latents the predictor sees (default ``history``; planning imagines with 1, so
-        ``context=1`` reproduces ``Plan.latents``)."""
+        between them when T0 > 1) and actions ``[H, A]`` -> latents ``[H, D]`` after each action (blocks
+        ``[.., frameskip * A]`` as well). ``context``: latents the predictor sees (default ``history``; a
+        plan imagines with the frames it started from, so ``context=plan.context`` reproduces ``Plan.latents``)."""
         frames = self.check_frames(frames, "start frames")
         if len(frames) > self.history:
             raise ValueError(f"start frames: at most history={self.history} frames, got {len(frames)}")
         actions = self.check_actions(actions)
-        past = None
-        if len(frames) > 1 or past_actions is not None:
-            past = self._model_actions(self.check_actions(past_actions, "past_actions", steps=len(frames) - 1))
+        past = self._past_actions(frames, past_actions)
         with self._lock, torch.inference_mode():
             z0 = self.model.encode(self._obs(frames))  # [1, T0, D]
             z = self.model.rollout(z0, self._model_actions(actions), past_actions=past, context=context)
             return z[0].float().cpu().numpy()
 
-    def plan(self, frame, goal, config: PlannerConfig | None = None, seed: int = 0, init=None) -> Plan:
+    def plan(
+        self,
+        frame,
+        goal,
+        config: PlannerConfig | None = None,
+        seed: int = 0,
+        init=None,
+        past_actions=None,
+        blocks: bool = False,
+    ) -> Plan:
         """Search actions from ``frame [H, W, 3]`` to ``goal``: one frame ``[H, W, 3]`` or a set
-        ``[G, H, W, 3]`` (reach any). ``init [horizon, A]``: a warm start (e.g. the last plan, shifted)."""
+        ``[G, H, W, 3]`` (reach any). ``init [horizon, A]``: a warm start (e.g. the last plan, shifted).
+
+        ``frame`` may be the last T0 <= history frames ``[T0, H, W, 3]`` (oldest first, one per model
+        step) with ``past_actions [T0 - 1, A]`` between them: the plan starts from that history, as
+        ``eval --plan-context T0`` (what moves under momentum is not in one frame). ``blocks``: search
+        each model step's ``frameskip`` env actions one by one, ``actions [H, frameskip * A]`` (as
+        ``eval --plan-blocks``; ``init`` then as wide)."""
         config = config or PlannerConfig()
-        frame = self.check_frames(frame, "frame", single=True)[0]
+        frames = self.check_frames(frame, "frame")
+        if len(frames) > self.history:
+            raise ValueError(f"frame: one frame, or at most history={self.history} frames, got {len(frames)}")
+        past = self._past_actions(frames, past_actions)
         goals = self.check_frames(goal, "goal")
         if init is not None:
-            init = torch.from_numpy(self.check_actions(init, "init", steps=config.horizon))
-        planner = build_planner(config, self.action_low, self.action_high, seed=seed)
+            init = torch.from_numpy(self.check_actions(init, "init", steps=config.horizon, blocks=blocks))
+        low, high = planning_bounds(self.action_low, self.action_high, self.frameskip, blocks)
+        planner = build_planner(config, low, high, seed=seed)
+        _, rollout_fn = model_functions(self.model, self.frameskip, self.device, context=len(frames), blocks=blocks)
         with self._lock:
             start = time.perf_counter()
-            z0 = self._encode_one(frame)
+            z = torch.stack([self._encode_one(f) for f in frames])  # [T0, D]
+            if past is not None:
+                rollout_fn = rollout_after(rollout_fn, z[:-1], past[0].cpu())
             z_goal = torch.stack([self._encode_one(g) for g in goals])
-            result = planner.plan(z0, z_goal[0] if len(goals) == 1 else z_goal, self._rollout_fn, init=init)
+            result = planner.plan(z[-1], z_goal[0] if len(goals) == 1 else z_goal, rollout_fn, init=init)
             seconds = time.perf_counter() - start
             with torch.inference_mode():
-                latents = self._rollout_fn(z0[None], result.actions[None].float())[0]
+                latents = rollout_fn(z[-1][None], result.actions[None].float())[0]
         return Plan(
             actions=result.actions.numpy().astype(np.float32),
             energy=float(result.energy),
@@ -205,10 +250,12 @@ class LoadedWorldModel:
             latents=latents.numpy(),
             plan_seconds=seconds,
             planner=to_dict(config),
+            blocks=blocks,
+            context=len(frames),
         )
 
     def surprise(self, frames, actions) -> np.ndarray:
-        """Frames ``[T + 1, H, W, 3]``, actions ``[T, A]`` between them -> ``[T]``: step ``t`` is the mean
+        """Frames ``[T + 1, H, W, 3]``, actions ``[T, A]`` (or blocks) between them -> ``[T]``: step ``t`` is the mean
         squared latent error of predicting frame ``t + 1`` from the frames up to ``t`` (higher: less expected)."""
         frames = self.check_frames(frames)
         if len(frames) < 2:

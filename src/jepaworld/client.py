@@ -110,14 +110,20 @@ class Client:
         seed: int = 0,
         init=None,
         decode: bool = False,
+        past_actions=None,
+        blocks: bool = False,
     ) -> dict[str, Any]:
-        """Current frame ``[H, W, 3]``, goal ``[H, W, 3]`` or ``[G, H, W, 3]`` -> actions ``[H, A]``, energy,
-        energy per iteration, plan_ms, imagined latents ``[H, D]`` (and frames with ``decode``)."""
+        """Current frame ``[H, W, 3]`` (or the last T0 frames with ``past_actions [T0 - 1, A]`` between
+        them), goal ``[H, W, 3]`` or ``[G, H, W, 3]`` -> actions ``[H, A]`` (``[H, frameskip * A]`` with
+        ``blocks``), energy, energy per iteration, plan_ms, imagined latents ``[H, D]`` (and frames with
+        ``decode``): as ``LoadedWorldModel.plan``."""
         body = {
             "model": model,
             "frame": raw(frame),
+            "past_actions": _actions(past_actions),
             "goal": raw(goal),
             "planner": planner or {},
+            "blocks": blocks,
             "seed": seed,
             "init": _actions(init),
             "decode": decode,

@@ -134,11 +134,16 @@ class MPCAgent:
         """``rollout_fn`` as planners call it (``z0 [N, D]``, actions), started from the remembered history."""
         if len(self._seen) < 2:
             return self.rollout_fn
-        past_z, past_a = torch.stack(self._seen[:-1]), torch.stack(self._between)
+        return rollout_after(self.rollout_fn, torch.stack(self._seen[:-1]), torch.stack(self._between))
 
-        def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-            n = z0.shape[0]
-            z = torch.cat([past_z.to(z0).expand(n, -1, -1), z0.unsqueeze(1)], dim=1)
-            return self.rollout_fn(z, actions, past_actions=past_a.to(actions).expand(n, -1, -1))
 
-        return rollout
+def rollout_after(rollout_fn: RolloutFn, past_z: torch.Tensor, past_actions: torch.Tensor) -> RolloutFn:
+    """``rollout_fn`` as planners call it (``z0 [N, D]``, actions), started from a history: the latents
+    before the start ``past_z [C - 1, D]`` and the model actions after each ``past_actions [C - 1, k * A]``."""
+
+    def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        n = z0.shape[0]
+        z = torch.cat([past_z.to(z0).expand(n, -1, -1), z0.unsqueeze(1)], dim=1)
+        return rollout_fn(z, actions, past_actions=past_actions.to(actions).expand(n, -1, -1))
+
+    return rollout

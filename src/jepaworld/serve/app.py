@@ -142,11 +142,14 @@ def create_app(
         config_ = planner_config(request.planner)
         if request.decode:
             on_torch(model.require_decoder)  # before minutes of planning, not after
-        result = on_torch(model.plan, frame, goal, config_, seed=request.seed, init=request.init)
+        options = {"seed": request.seed, "init": request.init, "past_actions": request.past_actions}
+        result = on_torch(model.plan, frame, goal, config_, blocks=request.blocks, **options)
         out = encode_frames(on_torch(model.decode, result.latents), request.frame_format) if request.decode else None
         return s.PlanResponse(
             model=request.model,
             actions=result.actions.tolist(),
+            blocks=result.blocks,
+            context=result.context,
             energy=result.energy,
             energy_per_iteration=result.energy_per_iteration,
             plan_ms=1000 * result.plan_seconds,
@@ -184,7 +187,7 @@ def create_app(
         episode = episode_named(episode_id)
         config_ = planner_config(request.planner)
         with episode.lock:
-            on_torch(episode.replan, config_)
+            on_torch(episode.replan, config_, request.context, request.blocks)
             return on_torch(_state, episode)
 
     @app.post("/v1/episodes/{episode_id}/step", response_model=s.EpisodeState, **v1)
@@ -227,6 +230,8 @@ def _state(episode: Episode) -> s.EpisodeState:
         imagined = episode.imagined()
         plan = s.EpisodePlan(
             actions=episode.plan.actions.tolist(),
+            blocks=episode.plan.blocks,
+            context=episode.plan.context,
             energy=episode.plan.energy,
             energy_per_iteration=episode.plan.energy_per_iteration,
             plan_ms=1000 * episode.plan.plan_seconds,

@@ -34,21 +34,37 @@ class Episode:
         self.state, self.goal_state = info.get("state"), info.get("goal")
         self.success, self.done, self.step_count = bool(info.get("is_success", False)), False, 0
         self.frames = [self.frame]  # observed frames, one per model step (the last history + 1 kept)
-        self.actions: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []  # the model actions between them, as blocks [frameskip * A]
         self.surprise: list[float] = []
         self.path = [] if self.state is None else [np.asarray(self.state, dtype=float).tolist()]
         self.plan: Plan | None = None
         self.predicted: np.ndarray | None = None  # the frame the model imagined for the last step, if decodable
-        self.planner_config = PlannerConfig()
+        self.planner_config, self.context, self.blocks = PlannerConfig(), 1, False
         self.lock = threading.Lock()
 
-    def replan(self, config: PlannerConfig | None = None) -> Plan:
-        """Plan from the current frame; warm started by the last plan, shifted by one step, when it fits."""
+    def replan(self, config: PlannerConfig | None = None, context: int | None = None, blocks: bool | None = None):
+        """Plan from the last ``context`` frames seen (as ``eval --plan-context``; ``blocks`` as
+        ``--plan-blocks``); warm started by the last plan, shifted by one step, when it fits.
+        The settings given are kept for the re-plans after each step."""
+        if context is not None and not 1 <= context <= self.model.history:
+            raise ValueError(f"context: expected 1 to the model's history ({self.model.history}) frames, got {context}")
         self.planner_config = config or self.planner_config
-        init = None
-        if self.plan is not None and len(self.plan.actions) == self.planner_config.horizon:
-            init = np.concatenate([self.plan.actions[1:], self.plan.actions[-1:]])
-        self.plan = self.model.plan(self.frame, self.goal_frame, self.planner_config, seed=self.seed, init=init)
+        self.context = self.context if context is None else context
+        self.blocks = self.blocks if blocks is None else blocks
+        init, last = None, self.plan
+        if last is not None and last.blocks == self.blocks and len(last.actions) == self.planner_config.horizon:
+            init = np.concatenate([last.actions[1:], last.actions[-1:]])
+        seen = min(self.context, len(self.frames))
+        past = np.stack(self.actions[len(self.actions) - seen + 1 :]) if seen > 1 else None
+        self.plan = self.model.plan(
+            np.stack(self.frames[-seen:]),
+            self.goal_frame,
+            self.planner_config,
+            seed=self.seed,
+            init=init,
+            past_actions=past,
+            blocks=self.blocks,
+        )
         return self.plan
 
     def step(self) -> None:
@@ -58,10 +74,11 @@ class Episode:
         if self.done:
             raise ValueError("this episode is over (success or step budget); start a new one")
         plan = self.plan or self.replan()
-        action = plan.actions[0]
+        k = self.model.frameskip
+        block = plan.actions[0] if plan.blocks else np.tile(plan.actions[0], k)  # the model action [k * A]
         self.predicted = None if self.model.decoder is None else self.model.decode(plan.latents[:1])[0]
         executed = 0
-        for _ in range(self.model.frameskip):
+        for action in np.split(block, k):
             self.frame, _, terminated, truncated, info = self.env.step(action)
             self.step_count += 1
             executed += 1
@@ -72,7 +89,7 @@ class Episode:
         if self.state is not None:
             self.path.append(np.asarray(self.state, dtype=float).tolist())
         keep = self.model.history + 1
-        self.frames, self.actions = [*self.frames, self.frame][-keep:], [*self.actions, action][-(keep - 1) :]
+        self.frames, self.actions = [*self.frames, self.frame][-keep:], [*self.actions, block][-(keep - 1) :]
         if executed == self.model.frameskip:  # a model step cut short (success) is not what the model predicts
             self.surprise.append(float(self.model.surprise(np.stack(self.frames), np.stack(self.actions))[-1]))
         self.done = self.success or terminated or truncated or self.step_count >= self.max_steps
@@ -84,7 +101,9 @@ class Episode:
         physics = getattr(self.env.unwrapped, "physics", None)
         if self.plan is None or self.state is None or not hasattr(physics, "rollout"):
             return None
-        held = np.repeat(self.plan.actions.astype(np.float64), self.model.frameskip, axis=0)  # [H * k, A]
+        k, actions = self.model.frameskip, self.plan.actions.astype(np.float64)
+        # [H * k, A]: each block's env actions in turn, or each action held k times
+        held = actions.reshape(len(actions) * k, -1) if self.plan.blocks else np.repeat(actions, k, axis=0)
         positions = physics.rollout(np.asarray(self.state, dtype=np.float64)[None], held[None])[0]
         return positions[self.model.frameskip - 1 :: self.model.frameskip].tolist()
 

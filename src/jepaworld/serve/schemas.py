@@ -35,6 +35,7 @@ class RawFrames(Strict):
 Frames = Annotated[PngFrames | RawFrames, Field(discriminator="format")]
 FrameFormat = Literal["png", "raw"]
 Actions = list[list[FiniteFloat]]
+ACTIONS = "env actions, one per model step held frameskip env steps ([.., A]), or blocks of frameskip ([.., k * A])"
 Model = Annotated[str, Field(description="a name from GET /v1/models", min_length=1)]
 
 
@@ -90,8 +91,8 @@ class EncodeResponse(BaseModel):
 class RolloutRequest(Strict):
     model: Model
     frames: Frames = Field(description="start frames [T0, H, W, 3], T0 <= history")
-    actions: Actions = Field(description="[H, A] env actions, one per model step", min_length=1)
-    past_actions: Actions | None = Field(None, description="[T0 - 1, A] between the start frames")
+    actions: Actions = Field(description=f"[H, A] {ACTIONS}", min_length=1)
+    past_actions: Actions | None = Field(None, description="[T0 - 1, A] between the start frames (or blocks)")
     decode: bool = Field(False, description="also return imagined frames (needs a decoder)")
     frame_format: FrameFormat = "png"
 
@@ -104,18 +105,22 @@ class RolloutResponse(BaseModel):
 
 class PlanRequest(Strict):
     model: Model
-    frame: Frames = Field(description="the current frame (one)")
+    frame: Frames = Field(description="the current frame, or the last T0 <= history frames, oldest first")
+    past_actions: Actions | None = Field(None, description="[T0 - 1, A] between the frames (or blocks)")
     goal: Frames = Field(description="one goal frame, or several (reach any)")
     planner: PlannerSettings = Field(default_factory=PlannerSettings)  # type: ignore[valid-type]
+    blocks: bool = Field(False, description="search each model step's frameskip env actions one by one")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the planner's sampling")
-    init: Actions | None = Field(None, description="[horizon, A] warm start")
+    init: Actions | None = Field(None, description="[horizon, A] warm start ([horizon, k * A] with blocks)")
     decode: bool = Field(False, description="also return the imagined frames of the plan (needs a decoder)")
     frame_format: FrameFormat = "png"
 
 
 class PlanResponse(BaseModel):
     model: str
-    actions: list[list[float]] = Field(description="[H, A] env actions, each held frameskip env steps")
+    actions: list[list[float]] = Field(description="[H, A] env actions held frameskip env steps; [H, k * A] blocks")
+    blocks: bool
+    context: int = Field(description="frames the plan started from")
     energy: float
     energy_per_iteration: list[float]
     plan_ms: float = Field(description="wall time of the search, milliseconds")
@@ -127,7 +132,7 @@ class PlanResponse(BaseModel):
 class SurpriseRequest(Strict):
     model: Model
     frames: Frames = Field(description="[T + 1, H, W, 3], one per model step")
-    actions: Actions = Field(description="[T, A] between the frames", min_length=1)
+    actions: Actions = Field(description=f"[T, A] between the frames: {ACTIONS}", min_length=1)
 
 
 class SurpriseResponse(BaseModel):
@@ -144,10 +149,14 @@ class EpisodeRequest(Strict):
 
 class EpisodePlanRequest(Strict):
     planner: PlannerSettings = Field(default_factory=PlannerSettings)  # type: ignore[valid-type]
+    context: int = Field(1, ge=1, description="plan from the last N frames seen (at most the model's history)")
+    blocks: bool = Field(False, description="search each model step's frameskip env actions one by one")
 
 
 class EpisodePlan(BaseModel):
     actions: list[list[float]]
+    blocks: bool
+    context: int
     energy: float
     energy_per_iteration: list[float]
     plan_ms: float

@@ -127,17 +127,22 @@ async function show(state, newFrame) {
   chart($("surprise-chart"), state.surprise, { bars: true, colour: "#6a1b9a", label: "model step" });
   const parts = [`step ${state.step}/${state.max_steps}`];
   if (plan) parts.push(`energy ${plan.energy.toPrecision(3)}`, `plan ${plan.plan_ms.toFixed(0)} ms`);
+  if (plan && (plan.context > 1 || plan.blocks)) parts.push(`from ${plan.context} frame(s)${plan.blocks ? ", blocks" : ""}`);
   if (state.surprise.length) parts.push(`surprise ${state.surprise[state.surprise.length - 1].toPrecision(3)}`);
   parts.push(state.success ? "goal reached" : state.done ? "out of steps" : "");
   setStatus(parts.filter(Boolean).join(" · "));
   for (const id of ["plan", "step", "run"]) $(id).disabled = state.done || running;
 }
 
-function plannerSettings() {
+function planRequest() {
   return {
-    planner: $("planner").value,
-    samples: parseInt($("samples").value, 10),
-    iterations: parseInt($("iterations").value, 10),
+    planner: {
+      planner: $("planner").value,
+      samples: parseInt($("samples").value, 10),
+      iterations: parseInt($("iterations").value, 10),
+    },
+    context: parseInt($("context").value, 10),
+    blocks: $("blocks").checked,
   };
 }
 
@@ -155,18 +160,18 @@ $("new").onclick = () => guarded(async () => {
 });
 
 $("plan").onclick = () => guarded(async () => {
-  await show(await call("POST", `/v1/episodes/${episode.episode}/plan`, { planner: plannerSettings() }), false);
+  await show(await call("POST", `/v1/episodes/${episode.episode}/plan`, planRequest()), false);
 });
 
 $("step").onclick = () => guarded(async () => {
-  if (!episode.plan) await show(await call("POST", `/v1/episodes/${episode.episode}/plan`, { planner: plannerSettings() }), false);
+  if (!episode.plan) await show(await call("POST", `/v1/episodes/${episode.episode}/plan`, planRequest()), false);
   await show(await call("POST", `/v1/episodes/${episode.episode}/step`), true);
 });
 
 $("run").onclick = () => guarded(async () => {
   running = true;
   $("stop").disabled = false;
-  if (!episode.plan) await show(await call("POST", `/v1/episodes/${episode.episode}/plan`, { planner: plannerSettings() }), false);
+  if (!episode.plan) await show(await call("POST", `/v1/episodes/${episode.episode}/plan`, planRequest()), false);
   while (running && !episode.done) await show(await call("POST", `/v1/episodes/${episode.episode}/step`), true);
   running = false;
   $("stop").disabled = true;
