@@ -94,3 +94,35 @@ def test_quick_peer_protocol_suite_uses_offset_goals_and_the_short_budget(tmp_pa
     assert report["env"] == "jepaworld/TwoRoom-swm-v0"
     assert (report["goal_offset"], report["max_steps"]) == (25, 50)
     assert all(row["mean_steps"] <= 50 for row in report["rows"])
+
+
+def _worlds():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "worlds.py"
+    spec = importlib.util.spec_from_file_location("bench_worlds", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_world_recipe_is_a_valid_sequence_of_cli_commands():
+    """The recipes (bench/worlds.py) run for hours; each of their commands is checked by the CLI's own parser."""
+    from jepaworld.cli.main import build_parser
+
+    parser = build_parser()
+    for name, recipe in _worlds().RECIPES.items():
+        parser.parse_args(["collect", *recipe["collect"], "--out", "d.h5"])
+        parser.parse_args(["train", "--data", "d.h5", "--out", "run", *recipe["train"]])
+        if "resume" in recipe:
+            parser.parse_args(["train", "--data", "d.h5", "--out", "run", "--resume", *recipe["resume"]])
+        sources = ["d.h5"]
+        for number, stage in enumerate(recipe.get("planner", []), start=1):
+            planned = parser.parse_args(["collect", *stage["collect"], "--policy", "planner", "--checkpoint", "run"])
+            assert planned.policy == "planner", name
+            sources.append(f"planned{number}.h5")
+            assert len(stage["repeat"]) == len(sources), f"{name} round {number}: one count per file merged"
+            parser.parse_args(["data", "merge", *sources, "--repeat", *stage["repeat"], "--out", "m.h5"])
+            parser.parse_args(["train", "--data", "m.h5", "--out", "ft", "--init-from", "run", *stage["train"]])
+        parser.parse_args(["eval", "--checkpoint", "run", *recipe["eval"], "--out", "eval"])
