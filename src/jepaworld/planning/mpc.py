@@ -107,8 +107,8 @@ class MPCAgent:
                     f"got size {result.actions.shape[-1]} (was the planner built with the env's bounds, not "
                     "planning_bounds(..., blocks=True)?)"
                 )
-            for action in result.actions[: self.replan_every].numpy().astype(np.float32):
-                self._queue.extend(np.split(action, self.frameskip) if self.blocks else [action] * self.frameskip)
+            planned = result.actions[: self.replan_every].numpy().astype(np.float32)
+            self._queue.extend(env_actions(planned, self.frameskip, self.blocks))
         if self.monitor is not None:
             block = torch.from_numpy(np.concatenate(self._queue[: self.frameskip]))  # the model action [k * A]
             self.monitor.expect(z0, block)
@@ -135,6 +135,13 @@ class MPCAgent:
         if len(self._seen) < 2:
             return self.rollout_fn
         return rollout_after(self.rollout_fn, torch.stack(self._seen[:-1]), torch.stack(self._between))
+
+
+def env_actions(actions: np.ndarray, frameskip: int, blocks: bool) -> np.ndarray:
+    """Planned actions ``[H, A]`` (each held ``frameskip`` env steps), or blocks ``[H, frameskip * A]``
+    -> the env actions in the order they are executed, ``[H * frameskip, A]``."""
+    actions = np.asarray(actions)
+    return actions.reshape(len(actions) * frameskip, -1) if blocks else np.repeat(actions, frameskip, axis=0)
 
 
 def rollout_after(rollout_fn: RolloutFn, past_z: torch.Tensor, past_actions: torch.Tensor) -> RolloutFn:

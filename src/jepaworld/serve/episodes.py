@@ -17,6 +17,7 @@ import numpy as np
 from jepaworld.api import LoadedWorldModel, Plan
 from jepaworld.data import HELD_OUT_SEED_BASE, make_env
 from jepaworld.planning import PlannerConfig
+from jepaworld.planning.mpc import env_actions
 
 
 class Episode:
@@ -55,7 +56,7 @@ class Episode:
         if last is not None and last.blocks == self.blocks and len(last.actions) == self.planner_config.horizon:
             init = np.concatenate([last.actions[1:], last.actions[-1:]])
         seen = min(self.context, len(self.frames))
-        past = np.stack(self.actions[len(self.actions) - seen + 1 :]) if seen > 1 else None
+        past = np.stack(self.actions[-(seen - 1) :]) if seen > 1 else None
         self.plan = self.model.plan(
             np.stack(self.frames[-seen:]),
             self.goal_frame,
@@ -74,11 +75,11 @@ class Episode:
         if self.done:
             raise ValueError("this episode is over (success or step budget); start a new one")
         plan = self.plan or self.replan()
-        k = self.model.frameskip
-        block = plan.actions[0] if plan.blocks else np.tile(plan.actions[0], k)  # the model action [k * A]
+        steps = env_actions(plan.actions[:1], self.model.frameskip, plan.blocks)  # [frameskip, A]
+        block = steps.reshape(-1)  # the model action [frameskip * A]
         self.predicted = None if self.model.decoder is None else self.model.decode(plan.latents[:1])[0]
         executed = 0
-        for action in np.split(block, k):
+        for action in steps:
             self.frame, _, terminated, truncated, info = self.env.step(action)
             self.step_count += 1
             executed += 1
@@ -101,11 +102,10 @@ class Episode:
         physics = getattr(self.env.unwrapped, "physics", None)
         if self.plan is None or self.state is None or not hasattr(physics, "rollout"):
             return None
-        k, actions = self.model.frameskip, self.plan.actions.astype(np.float64)
-        # [H * k, A]: each block's env actions in turn, or each action held k times
-        held = actions.reshape(len(actions) * k, -1) if self.plan.blocks else np.repeat(actions, k, axis=0)
-        positions = physics.rollout(np.asarray(self.state, dtype=np.float64)[None], held[None])[0]
-        return positions[self.model.frameskip - 1 :: self.model.frameskip].tolist()
+        k = self.model.frameskip
+        executed = env_actions(self.plan.actions.astype(np.float64), k, self.plan.blocks)  # [H * k, A]
+        positions = physics.rollout(np.asarray(self.state, dtype=np.float64)[None], executed[None])[0]
+        return positions[k - 1 :: k].tolist()
 
     def imagined(self) -> np.ndarray | None:
         """The plan's imagined latents as frames ``[H, S, S, 3]``, where a decoder exists."""
