@@ -11,6 +11,7 @@ import pytest
 
 from jepaworld.cli.main import main
 from jepaworld.envs.adapter import EnvError, make_env
+from jepaworld.eval.protocol import EvalConfig
 
 PUCK = str(Path(__file__).resolve().parents[1] / "examples" / "custom_env.py") + ":PuckEnv"
 
@@ -118,6 +119,27 @@ def test_eval_plans_action_blocks_when_asked_and_records_it(tmp_path, puck_run):
     assert main([*argv, "--elites", "4", "--out", str(tmp_path), "--no-progress", "--device", "cpu"]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["eval"]["plan_blocks"] is True and len(results["episodes_detail"]["world_model"]) == 2
+
+
+def test_another_planner_seed_plans_the_same_pairs_differently(tmp_path, puck_run):
+    argv = ["eval", "--checkpoint", puck_run, "--env", PUCK, "--state-key", "position", "--success-radius", "1e-4"]
+    argv += ["--episodes", "2", "--max-steps", "6", "--samples", "16", "--iterations", "2", "--elites", "4"]
+    results = {}
+    for planner_seed in ("-1", "0", "5"):
+        out = tmp_path / planner_seed
+        extra = ["--planner-seed", planner_seed, "--out", str(out), "--no-progress", "--device", "cpu"]
+        assert main([*argv, *extra]) == 0
+        results[planner_seed] = json.loads((out / "results.json").read_text())
+    ends = {
+        k: {a: [e["final_distance"] for e in es] for a, es in r["episodes_detail"].items()} for k, r in results.items()
+    }
+    assert results["-1"]["planner_seed"] == 0 and results["5"]["planner_seed"] == 5
+    assert ends["-1"] == ends["0"]  # -1 is --seed's planner: the figures made before the option reproduce
+    assert ends["5"]["random"] == ends["0"]["random"]  # the same pairs and the same random floor
+    assert all(a != b for a, b in zip(ends["5"]["world_model"], ends["0"]["world_model"], strict=True))
+    assert "(seed block 0, planner seed 5)" in (tmp_path / "5" / "results.md").read_text()
+    with pytest.raises(ValueError, match=re.escape("planner_seed must be >= 0 (or -1: the same as seed), got -2")):
+        EvalConfig(planner_seed=-2)
 
 
 @pytest.fixture(scope="module")

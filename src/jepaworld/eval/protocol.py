@@ -48,6 +48,11 @@ class EvalConfig:
     env_kwargs: str = option("", "JSON keyword arguments for the env; default: those the data was collected with")
     episodes: int = option(100, "held-out start/goal pairs (>= 100 for a headline figure)")
     seed: int = option(0, "block of held-out seeds: pair i resets with 2^31 + seed * 1e6 + i")
+    planner_seed: int = option(
+        -1,
+        "seed of the planner's random draws (-1: the same as --seed); the same pairs under another draw show how "
+        "much of a score is the planner's luck",
+    )
     max_steps: int = option(TWO_ROOM_MAX_STEPS, "env step budget per episode")
     goal_offset: int = option(
         0,
@@ -81,6 +86,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         check(self.episodes >= 1, f"episodes must be >= 1, got {self.episodes}")
         check(0 <= self.seed < 2000, f"seed must be in [0, 2000), got {self.seed}")
+        check(self.planner_seed >= -1, f"planner_seed must be >= 0 (or -1: the same as seed), got {self.planner_seed}")
         check(self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}")
         check(self.goal_offset >= 0, f"goal_offset must be >= 0, got {self.goal_offset}")
         check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
@@ -196,6 +202,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
     low, high = env.action_space.low, env.action_space.high
     block_low, block_high = planning_bounds(low, high, frameskip, config.plan_blocks)
     seeds = held_out_seeds(config.seed, config.episodes)
+    planner_seed = config.seed if config.planner_seed == -1 else config.planner_seed
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     encode, rollout = model_functions(
@@ -204,7 +211,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
 
     def make_model_agent():
         return ModelAgent(
-            build_planner(planner_config, block_low, block_high, seed=config.seed),
+            build_planner(planner_config, block_low, block_high, seed=planner_seed),
             encode,
             rollout,
             frameskip,
@@ -223,7 +230,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
             config,
             task,
             lambda: OracleAgent(
-                build_planner(planner_config, low, high, seed=config.seed), physics, frameskip, config.replan_every
+                build_planner(planner_config, low, high, seed=planner_seed), physics, frameskip, config.replan_every
             ),
         )
     if config.oracle and has_scripted_solver(env):
@@ -239,6 +246,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         "success_radius": task.radius,
         "episodes": config.episodes,
         "seed": config.seed,
+        "planner_seed": planner_seed,
         "success_rate": main["success_rate"],
         "success_ci95": main["success_ci95"],
         "mean_final_distance": main["mean_final_distance"],

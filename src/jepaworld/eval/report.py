@@ -23,10 +23,16 @@ def result_cells(row: dict[str, Any], p90: bool = False) -> str:
     )
 
 
+def _seeds(results: dict[str, Any]) -> str:
+    """The block of pairs, and the planner's seed where it differs (``eval --planner-seed``)."""
+    planner = results.get("planner_seed", results["seed"])
+    return f"seed block {results['seed']}" + ("" if planner == results["seed"] else f", planner seed {planner}")
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     """The results of ``evaluate`` as a short markdown table (one row per agent)."""
     lines = [
-        f"# {results['env']}: {results['episodes']} held-out start/goal pairs (seed block {results['seed']})",
+        f"# {results['env']}: {results['episodes']} held-out start/goal pairs ({_seeds(results)})",
         "",
         "| agent | success | 95% CI | mean final distance | plan ms / env step (median) |",
         "|---|---|---|---|---|",
