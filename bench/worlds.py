@@ -34,7 +34,25 @@ REACHER_PLANNED = (
     *("--env", "jepaworld/Reacher-v0", "--plan-context", "3", "--goal-offset", "30"),
     *("--steps", "100", "--workers", "2"),
 )
+PUSH_T_PLANNED = ("--env", "jepaworld/PushT-v0", "--goal-offset", "25", "--episodes", "1000", "--steps", "50")
 GPU_EVAL = ("--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", "--device", "cuda")
+
+
+def planner_rounds(first: tuple, later: tuple, rounds: int) -> list[dict]:
+    """Planner rounds (``planner_round``): round 1 plans with ``first``, fine-tunes 4000 steps; round r > 1
+    plans with ``later`` on seed 14 + r, fine-tunes 2000. The data once, each round's episodes twice."""
+    first_tune = (*PLANNER_FINE_TUNE, "--cache-mb", "4096")
+    later_tune = (*PLANNER_FINE_TUNE[2:], "--steps", "2000", "--cache-mb", "6144")
+    return [
+        {
+            "collect": [*(first if r == 1 else later), "--seed", str(14 + r)],
+            "repeat": ["1", *["2"] * r],
+            "train": list(first_tune if r == 1 else later_tune),
+        }
+        for r in range(1, rounds + 1)
+    ]
+
+
 RECIPES = {
     "push-t": {
         "collect": [*PUSH_T_COLLECT],
@@ -42,6 +60,16 @@ RECIPES = {
         # Then on to 14000 steps (--resume): a second, shorter cosine cycle from the 8000-step weights.
         "resume": ["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50"],
+    },
+    # The push-t recipe, then the planner's own episodes (as reacher-planner): each round the latest model
+    # plans 1000 episodes of 50 steps on training seeds (goals 25+ data-policy steps ahead); all merged,
+    # the data once and the planner's episodes twice; a fine-tune from the latest model.
+    "push-t-planner": {
+        "collect": [*PUSH_T_COLLECT],
+        "train": ["--steps", "8000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "resume": ["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "planner": planner_rounds((*PUSH_T_PLANNED, "--workers", "2"), (*PUSH_T_PLANNED, "--workers", "2"), 3),
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle"],
     },
     # The GPU recipes (one H100). cube-gpu is the CPU recipe on the GPU. The wide ones: a wider encoder and
     # predictor, batches of 256; push-t-gpu and cube-gpu-wide ran side by side. Collection in 8 processes,
@@ -74,28 +102,9 @@ RECIPES = {
     "reacher-planner": {
         "collect": ["--env", "jepaworld/Reacher-v0", "--episodes", "1000", "--steps", "100"],
         "train": ["--steps", "6000", "--batch-size", "64", "--checkpoint-every", "1000"],
-        "planner": [
-            {
-                "collect": [*REACHER_PLANNED, "--episodes", "1000", "--seed", "15"],
-                "repeat": ["1", "2"],
-                "train": [*PLANNER_FINE_TUNE, "--cache-mb", "4096"],
-            },
-            {
-                "collect": [*REACHER_PLANNED, "--plan-blocks", "--episodes", "300", "--seed", "16"],
-                "repeat": ["1", "2", "2"],
-                "train": [*PLANNER_FINE_TUNE[2:], "--steps", "2000", "--cache-mb", "6144"],
-            },
-            {
-                "collect": [*REACHER_PLANNED, "--plan-blocks", "--episodes", "300", "--seed", "17"],
-                "repeat": ["1", "2", "2", "2"],
-                "train": [*PLANNER_FINE_TUNE[2:], "--steps", "2000", "--cache-mb", "6144"],
-            },
-            {
-                "collect": [*REACHER_PLANNED, "--plan-blocks", "--episodes", "300", "--seed", "18"],
-                "repeat": ["1", "2", "2", "2", "2"],
-                "train": [*PLANNER_FINE_TUNE[2:], "--steps", "2000", "--cache-mb", "6144"],
-            },
-        ],
+        "planner": planner_rounds(
+            (*REACHER_PLANNED, "--episodes", "1000"), (*REACHER_PLANNED, "--plan-blocks", "--episodes", "300"), 4
+        ),
         # Scored with --energy running (the mean distance to the goal over the horizon: get there and stay):
         # 100.0% with the round-4 model, 80.0% with the default energy (min: the closest approach).
         "eval": [
