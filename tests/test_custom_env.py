@@ -142,6 +142,25 @@ def test_another_planner_seed_plans_the_same_pairs_differently(tmp_path, puck_ru
         EvalConfig(planner_seed=-2)
 
 
+def test_eval_in_the_steps_metric_measures_it_on_the_training_data_and_says_so(tmp_path, puck_run, capsys):
+    argv = ["eval", "--checkpoint", puck_run, "--env", PUCK, "--state-key", "position", "--success-radius", "0.1"]
+    argv += ["--episodes", "2", "--max-steps", "6", "--samples", "16", "--iterations", "2", "--elites", "4"]
+    argv += ["--metric", "steps", "--no-progress", "--device", "cpu"]
+    assert main([*argv, "--out", str(tmp_path / "steps")]) == 0
+    results = json.loads((tmp_path / "steps" / "results.json").read_text())
+    data = str(Path(puck_run).parent / "puck.h5")
+    assert results["metric"] == "steps" and results["metric_data"] == data
+    assert results["eval"]["metric_shrink"] == 0.1 and len(results["episodes_detail"]["world_model"]) == 2
+    assert f"energies in the steps metric, measured on `{data}`" in (tmp_path / "steps" / "results.md").read_text()
+    missing = tmp_path / "moved.h5"
+    assert main([*argv, "--metric-data", str(missing), "--out", str(tmp_path / "bad")]) == 2
+    assert f"--metric-data ({missing}) is not a file here; give --metric-data FILE" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "results.json").exists()
+    for option, value, message in [("--metric", "cosine", "metric must be one of"), ("--metric-shrink", "0", "(0, 1]")]:
+        assert main([*argv, option, value, "--out", str(tmp_path / "bad")]) == 2
+        assert message in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def puck_run(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("puck")

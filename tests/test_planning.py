@@ -4,6 +4,7 @@ import torch
 
 from jepaworld.planning import CEM, ENERGIES, PLANNERS, MPCAgent, PlannerConfig
 from jepaworld.planning.energy import build_energy, goal_distance
+from jepaworld.planning.metric import in_metric, step_whitening
 from jepaworld.types import PlanResult
 
 
@@ -220,3 +221,38 @@ def test_mpc_with_blocks_executes_a_planned_block_one_env_action_after_another()
     odd.reset(torch.zeros(2))
     with pytest.raises(ValueError, match=r"blocks: expected planned actions of frameskip \(3\) env actions each"):
         odd.act(torch.zeros(2))
+
+
+def test_steps_metric_weighs_a_slow_coordinate_as_much_as_a_fast_one():
+    rng = np.random.default_rng(0)
+    rotation = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    deltas = (rng.normal(size=(4000, 3)) * [1.0, 0.3, 0.01]) @ rotation.T  # one fast, one slow direction
+    w = step_whitening(deltas, shrink=1e-6)
+    assert np.allclose(w, w.T)
+    fast, slow = np.linalg.norm(rotation[:, 0] @ w), np.linalg.norm(rotation[:, 2] @ w)
+    assert slow / fast == pytest.approx(100, rel=0.1)  # a slow change of 1 is as far as a fast one of 100
+    assert np.allclose(step_whitening(deltas, shrink=1.0), np.eye(3))  # no shrink left: the latent metric
+    with pytest.raises(ValueError, match=r"shrink must be in \(0, 1\], got 0"):
+        step_whitening(deltas, shrink=0)
+    with pytest.raises(ValueError, match="never change"):
+        step_whitening(np.zeros((10, 3)), shrink=0.1)
+
+
+def test_planning_in_a_metric_is_a_change_of_coordinates():
+    w = torch.tensor([[2.0, 0.5], [0.5, 1.0]])
+    seen = []
+
+    def encode(frame):
+        return torch.as_tensor(frame, dtype=torch.float32)
+
+    def rollout(z0, actions, past_actions=None):
+        seen.append(z0.clone())
+        return z0.unsqueeze(1) + actions.cumsum(1)  # [N, D] -> [N, H, D]
+
+    encode_in, rollout_in = in_metric(encode, rollout, w)
+    z0, actions = np.array([1.0, -2.0]), torch.ones(3, 4, 2)
+    start = encode_in(z0)
+    assert torch.allclose(start, torch.tensor([1.0, -1.5]))
+    imagined = rollout_in(start.expand(3, 2), actions)
+    assert torch.allclose(seen[0], torch.tensor([1.0, -2.0]).expand(3, 2), atol=1e-6)  # the model sees its own latents
+    assert torch.allclose(imagined, rollout(torch.tensor([1.0, -2.0]).expand(3, 2), actions) @ w, atol=1e-5)

@@ -14,9 +14,14 @@ import numpy as np
 import torch
 from einops import repeat
 
+from jepaworld.data import EpisodeFile
+from jepaworld.eval.probe import encode_episodes
 from jepaworld.models import WorldModel
 from jepaworld.planning import MPCAgent
+from jepaworld.planning.metric import in_metric, step_whitening
 from jepaworld.types import RolloutFn
+
+METRIC_EPISODES = 200  # episodes of the data the steps metric is measured on, spread over the file
 
 
 def compiled_predictor(model: WorldModel, device: torch.device) -> Callable | None:
@@ -40,6 +45,7 @@ def model_functions(
     context: int | None = None,
     compile: bool = False,
     blocks: bool = False,
+    whitening: torch.Tensor | None = None,
 ) -> tuple[Callable, RolloutFn]:
     """``encode(frame [H, W, 3] uint8) -> z [D]`` and a rollout over planned actions for ``MPCAgent``.
 
@@ -49,6 +55,7 @@ def model_functions(
     (as a data policy's do: accelerate, then brake), and the rollout takes it as it is. ``context``:
     latents the predictor sees while imagining (``WorldModel.rollout``); 1 is the fastest. ``compile``:
     imagine with a ``torch.compile``d predictor (faster per rollout after a one-off compilation).
+    ``whitening``: plan in the coordinates ``z @ W`` of a latent metric (``planning.metric``).
     """
     device = torch.device(device)
     predictor = compiled_predictor(model, device) if compile else None
@@ -66,7 +73,20 @@ def model_functions(
         past = None if past_actions is None else past_actions.to(device)
         return model.rollout(z0.to(device), held, past, context, predictor).float().cpu()
 
-    return encode, rollout
+    return (encode, rollout) if whitening is None else in_metric(encode, rollout, whitening)
+
+
+def measure_step_whitening(model: WorldModel, data: str, frameskip: int, shrink: float, device) -> torch.Tensor:
+    """The ``steps`` metric's whitening ``W [D, D]`` (``planning.metric``), from the change of the
+    latent over each model step (``frameskip`` frames) in up to ``METRIC_EPISODES`` episodes of ``data``."""
+    with EpisodeFile(data) as episodes:
+        count = episodes.num_episodes
+        chosen = np.unique(np.linspace(0, count - 1, min(count, METRIC_EPISODES)).round().astype(int))
+        latents = encode_episodes(model, episodes, chosen, device)
+    deltas = [z[frameskip:] - z[:-frameskip] for z in latents if len(z) > frameskip]
+    if not deltas:
+        raise ValueError(f"{data}: no episode is longer than one model step ({frameskip} frames): no steps metric")
+    return torch.as_tensor(step_whitening(np.concatenate(deltas), shrink), dtype=torch.float32)
 
 
 def planning_bounds(low, high, frameskip: int, blocks: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from jepaworld.eval.agents import (
     ScriptedAgent,
     has_oracle,
     has_scripted_solver,
+    measure_step_whitening,
     model_functions,
     planning_bounds,
 )
@@ -36,6 +37,7 @@ from jepaworld.eval.goals import DEFAULT_GOAL_OFFSET, GoalTask, make_goal_task
 from jepaworld.eval.report import markdown_table, write_gif
 from jepaworld.eval.stats import wilson_interval
 from jepaworld.planning import PlannerConfig, build_planner
+from jepaworld.planning.metric import METRICS
 from jepaworld.train import load_checkpoint, resolve_device
 
 
@@ -74,6 +76,15 @@ class EvalConfig:
         "plan each model step's frameskip env actions one by one (as the data's are), not one action held "
         "frameskip times",
     )
+    metric: str = option(
+        "latent",
+        "latent distance the energy measures: latent (Euclidean) or steps (in units of one model step's change, "
+        "so an object that moves only when pushed weighs as much as the agent; measured on --metric-data)",
+    )
+    metric_data: str = option("", "episode file the steps metric is measured on; default: the checkpoint's data")
+    metric_shrink: float = option(
+        0.1, "steps metric: shrink its scales toward their mean (0 < s <= 1; 1 is the latent metric)"
+    )
     compile: bool = option(
         False, "plan with a torch.compile'd predictor (faster back-to-back plans after a one-off compile)"
     )
@@ -92,7 +103,21 @@ class EvalConfig:
         check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
         check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
         check(self.success_radius >= 0, f"success_radius must be >= 0, got {self.success_radius}")
+        check(self.metric in METRICS, f"metric must be one of {list(METRICS)}, got {self.metric!r}")
+        check(0 < self.metric_shrink <= 1, f"metric_shrink must be in (0, 1], got {self.metric_shrink}")
         parse_env_kwargs(self.env_kwargs)
+
+
+def metric_source(config: EvalConfig, info) -> str:
+    """The episode file the steps metric is measured on: ``--metric-data``, else the checkpoint's training data."""
+    data = config.metric_data or info.extra.get("data", "")
+    if not data or not Path(data).is_file():
+        where = "--metric-data" if config.metric_data else f"the data {info.path} was trained on"
+        raise ValueError(
+            f"--metric steps is measured on episodes: {where} ({data or 'not recorded'}) is not a file here; "
+            "give --metric-data FILE (the training data, or episodes of the same env)"
+        )
+    return data
 
 
 def held_out_seeds(seed: int, episodes: int) -> list[int]:
@@ -203,10 +228,20 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
     block_low, block_high = planning_bounds(low, high, frameskip, config.plan_blocks)
     seeds = held_out_seeds(config.seed, config.episodes)
     planner_seed = config.seed if config.planner_seed == -1 else config.planner_seed
+    metric_data = metric_source(config, info) if config.metric == "steps" else ""
+    whitening = (
+        measure_step_whitening(model, metric_data, frameskip, config.metric_shrink, device) if metric_data else None
+    )
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     encode, rollout = model_functions(
-        model, frameskip, device, context=config.plan_context, compile=config.compile, blocks=config.plan_blocks
+        model,
+        frameskip,
+        device,
+        context=config.plan_context,
+        compile=config.compile,
+        blocks=config.plan_blocks,
+        whitening=whitening,
     )
 
     def make_model_agent():
@@ -247,6 +282,8 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         "episodes": config.episodes,
         "seed": config.seed,
         "planner_seed": planner_seed,
+        "metric": config.metric,
+        "metric_data": metric_data,
         "success_rate": main["success_rate"],
         "success_ci95": main["success_ci95"],
         "mean_final_distance": main["mean_final_distance"],

@@ -45,6 +45,8 @@ def markdown_table(results: dict[str, Any]) -> str:
             "",
             f"goals: where the data policy goes in {results['goal_offset']} steps from each start; success: {judged}",
         ]
+    if results.get("metric") == "steps":
+        lines += ["", f"energies in the steps metric, measured on `{results['metric_data']}`"]
     lines += ["", f"checkpoint: `{results['checkpoint']}`; training wall time {results['train_seconds']:.0f} s"]
     return "\n".join(lines) + "\n"
 
