@@ -120,3 +120,24 @@ def test_merge_refuses_files_that_do_not_fit_and_keeps_what_is_there(tiny_data, 
         merge(MergeConfig(paths=(tiny_data,), out=str(out), progress=False))
     assert out.read_bytes() == b"keep me"
     assert main(["data", "merge", tiny_data, str(tmp_path / "none.h5"), "--out", str(tmp_path / "n.h5")]) == 2
+
+
+def test_planner_collection_plans_in_the_steps_metric_as_eval_does(tiny_run, tmp_path):
+    config = CollectConfig(
+        policy="planner", checkpoint=tiny_run, episodes=2, steps=8, seed=5, goal_offset=5, progress=False
+    )
+    latent = _rows(collect_planned(dataclasses.replace(config, out=str(tmp_path / "latent.h5")), FAST_PLANNER))
+    steps = dataclasses.replace(config, metric="steps", metric_shrink=0.01, out=str(tmp_path / "steps.h5"))
+    steps = _rows(collect_planned(steps, FAST_PLANNER))
+    assert steps["extra"]["metric"] == "steps" and steps["extra"]["metric_shrink"] == 0.01
+    assert latent["extra"]["metric"] == "latent"
+    assert np.array_equal(latent["frames"][0], steps["frames"][0])  # same start, other distances
+    assert not np.allclose(latent["actions"], steps["actions"])
+    moved = dataclasses.replace(
+        config, metric="steps", metric_data=str(tmp_path / "gone.h5"), out=str(tmp_path / "m.h5")
+    )
+    with pytest.raises(ValueError, match=r"--metric-data \(.*gone\.h5\) is not a file here"):
+        collect_planned(moved, FAST_PLANNER)
+    assert not (tmp_path / "m.h5").exists() and not (tmp_path / "m.h5.partial").exists()
+    with pytest.raises(ValueError, match="metric must be one of"):
+        dataclasses.replace(config, metric="cosine")

@@ -17,6 +17,7 @@ from jepaworld.data.episodes import EpisodeWriter
 from jepaworld.envs import COLLECT_KWARGS, TWO_ROOM_ID
 from jepaworld.envs.adapter import EnvError, info_state, make_env, parse_env_kwargs
 from jepaworld.envs.policies import data_policy
+from jepaworld.planning.metric import METRICS
 
 #: Training episodes use reset seeds below this; evaluation pairs use seeds at or above it,
 #: so a start/goal pair is never drawn from a training episode.
@@ -54,6 +55,9 @@ class CollectConfig:
     replan_every: int = option(1, "--policy planner: model steps executed before re-planning (as eval's)")
     plan_context: int = option(1, "--policy planner: latents a plan starts from (1..history; as eval's)")
     plan_blocks: bool = option(False, "--policy planner: plan each model step's env actions one by one (as eval's)")
+    metric: str = option("latent", "--policy planner: latent distance the energy measures, latent or steps (as eval's)")
+    metric_data: str = option("", "--policy planner: episode file the steps metric is measured on (as eval's)")
+    metric_shrink: float = option(0.1, "--policy planner: the steps metric's shrink toward its mean (as eval's)")
 
     def __post_init__(self) -> None:
         check(self.episodes >= 1, f"episodes must be >= 1, got {self.episodes}")
@@ -77,6 +81,8 @@ class CollectConfig:
         check(self.goal_offset >= 1, f"goal_offset must be >= 1, got {self.goal_offset}")
         check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
         check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
+        check(self.metric in METRICS, f"metric must be one of {list(METRICS)}, got {self.metric!r}")
+        check(0 < self.metric_shrink <= 1, f"metric_shrink must be in (0, 1], got {self.metric_shrink}")
         parse_env_kwargs(self.env_kwargs)
 
 
@@ -143,6 +149,8 @@ def collect(config: CollectConfig, episode_policy: Callable[[Any], EpisodeStart]
                     "replan_every": config.replan_every,
                     "plan_context": config.plan_context,
                     "plan_blocks": config.plan_blocks,
+                    "metric": config.metric,
+                    "metric_shrink": config.metric_shrink,
                 }
                 if config.checkpoint
                 else {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -74,6 +75,23 @@ def model_functions(
         return model.rollout(z0.to(device), held, past, context, predictor).float().cpu()
 
     return (encode, rollout) if whitening is None else in_metric(encode, rollout, whitening)
+
+
+def metric_whitening(
+    model: WorldModel, info, metric: str, data: str, shrink: float, device
+) -> tuple[torch.Tensor | None, str]:
+    """The whitening of ``metric`` (``planning.metric``; ``None`` for the latent metric) -> (it, the episode
+    file it was measured on: ``data``, else the one the checkpoint ``info`` was trained on)."""
+    if metric != "steps":
+        return None, ""
+    source = data or info.extra.get("data", "")
+    if not source or not Path(source).is_file():
+        where = "--metric-data" if data else f"the data {info.path} was trained on"
+        raise ValueError(
+            f"--metric steps is measured on episodes: {where} ({source or 'not recorded'}) is not a file here; "
+            "give --metric-data FILE (the training data, or episodes of the same env)"
+        )
+    return measure_step_whitening(model, source, info.model.frameskip, shrink, device), source
 
 
 def measure_step_whitening(model: WorldModel, data: str, frameskip: int, shrink: float, device) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 
 from jepaworld.data.collect import CollectConfig, collect
 from jepaworld.envs.adapter import EnvError
-from jepaworld.eval.agents import ModelAgent, model_functions, planning_bounds
+from jepaworld.eval.agents import ModelAgent, metric_whitening, model_functions, planning_bounds
 from jepaworld.eval.goals import GoalTask
 from jepaworld.planning import PlannerConfig, build_planner
 from jepaworld.train import load_checkpoint, resolve_device
@@ -40,6 +40,7 @@ class PlannerPolicy:
     plan_context: int = 1
     plan_blocks: bool = False
     device: str = "auto"
+    whitening: torch.Tensor | None = None  # the planner's latent metric (eval.agents.metric_whitening)
     threads: int = 0  # torch threads in a worker process; 0 leaves torch's default
 
     def __call__(self, env):
@@ -64,7 +65,9 @@ class PlannerPolicy:
                 f"{info.model.history} latents; expected 1..{info.model.history}"
             )
         frameskip = info.model.frameskip
-        encode, rollout = model_functions(model, frameskip, device, context=self.plan_context, blocks=self.plan_blocks)
+        encode, rollout = model_functions(
+            model, frameskip, device, context=self.plan_context, blocks=self.plan_blocks, whitening=self.whitening
+        )
         # Goals only have to need motion here (GoalTask.met); success is not judged, so no radius is needed.
         task = GoalTask(self.goal_offset, self.state_key, None, self.momentum, env.unwrapped)
         low, high = planning_bounds(env.action_space.low, env.action_space.high, frameskip, self.plan_blocks)
@@ -89,6 +92,10 @@ def collect_planned(config: CollectConfig, planner: PlannerConfig | None = None,
     if config.policy != "planner":
         raise ValueError(f"collect_planned: expected a config with policy 'planner', got {config.policy!r}")
     threads = max(1, (os.cpu_count() or 1) // config.workers) if config.workers > 1 else 0
+    whitening = None
+    if config.metric != "latent":  # measured once here, not in every worker
+        model, info = load_checkpoint(config.checkpoint, "cpu")
+        whitening = metric_whitening(model, info, config.metric, config.metric_data, config.metric_shrink, "cpu")[0]
     policy = PlannerPolicy(
         config.checkpoint,
         config.goal_offset,
@@ -100,4 +107,4 @@ def collect_planned(config: CollectConfig, planner: PlannerConfig | None = None,
         config.plan_blocks,
         device,
     )
-    return collect(config, dataclasses.replace(policy, threads=threads))
+    return collect(config, dataclasses.replace(policy, threads=threads, whitening=whitening))

@@ -29,7 +29,7 @@ from jepaworld.eval.agents import (
     ScriptedAgent,
     has_oracle,
     has_scripted_solver,
-    measure_step_whitening,
+    metric_whitening,
     model_functions,
     planning_bounds,
 )
@@ -106,18 +106,6 @@ class EvalConfig:
         check(self.metric in METRICS, f"metric must be one of {list(METRICS)}, got {self.metric!r}")
         check(0 < self.metric_shrink <= 1, f"metric_shrink must be in (0, 1], got {self.metric_shrink}")
         parse_env_kwargs(self.env_kwargs)
-
-
-def metric_source(config: EvalConfig, info) -> str:
-    """The episode file the steps metric is measured on: ``--metric-data``, else the checkpoint's training data."""
-    data = config.metric_data or info.extra.get("data", "")
-    if not data or not Path(data).is_file():
-        where = "--metric-data" if config.metric_data else f"the data {info.path} was trained on"
-        raise ValueError(
-            f"--metric steps is measured on episodes: {where} ({data or 'not recorded'}) is not a file here; "
-            "give --metric-data FILE (the training data, or episodes of the same env)"
-        )
-    return data
 
 
 def held_out_seeds(seed: int, episodes: int) -> list[int]:
@@ -228,9 +216,8 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
     block_low, block_high = planning_bounds(low, high, frameskip, config.plan_blocks)
     seeds = held_out_seeds(config.seed, config.episodes)
     planner_seed = config.seed if config.planner_seed == -1 else config.planner_seed
-    metric_data = metric_source(config, info) if config.metric == "steps" else ""
-    whitening = (
-        measure_step_whitening(model, metric_data, frameskip, config.metric_shrink, device) if metric_data else None
+    whitening, metric_data = metric_whitening(
+        model, info, config.metric, config.metric_data, config.metric_shrink, device
     )
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
