@@ -17,7 +17,7 @@ from jepaworld.data.episodes import EpisodeWriter
 from jepaworld.envs import COLLECT_KWARGS, TWO_ROOM_ID
 from jepaworld.envs.adapter import EnvError, info_state, make_env, parse_env_kwargs
 from jepaworld.envs.policies import data_policy
-from jepaworld.planning.metric import METRICS
+from jepaworld.planning.metric import check_metric_options
 
 #: Training episodes use reset seeds below this; evaluation pairs use seeds at or above it,
 #: so a start/goal pair is never drawn from a training episode.
@@ -81,8 +81,7 @@ class CollectConfig:
         check(self.goal_offset >= 1, f"goal_offset must be >= 1, got {self.goal_offset}")
         check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
         check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
-        check(self.metric in METRICS, f"metric must be one of {list(METRICS)}, got {self.metric!r}")
-        check(0 < self.metric_shrink <= 1, f"metric_shrink must be in (0, 1], got {self.metric_shrink}")
+        check_metric_options(self.metric, self.metric_shrink)
         parse_env_kwargs(self.env_kwargs)
 
 

@@ -37,7 +37,7 @@ from jepaworld.eval.goals import DEFAULT_GOAL_OFFSET, GoalTask, make_goal_task
 from jepaworld.eval.report import markdown_table, write_gif
 from jepaworld.eval.stats import wilson_interval
 from jepaworld.planning import PlannerConfig, build_planner
-from jepaworld.planning.metric import METRICS
+from jepaworld.planning.metric import check_metric_options
 from jepaworld.train import load_checkpoint, resolve_device
 
 
@@ -103,8 +103,7 @@ class EvalConfig:
         check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
         check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
         check(self.success_radius >= 0, f"success_radius must be >= 0, got {self.success_radius}")
-        check(self.metric in METRICS, f"metric must be one of {list(METRICS)}, got {self.metric!r}")
-        check(0 < self.metric_shrink <= 1, f"metric_shrink must be in (0, 1], got {self.metric_shrink}")
+        check_metric_options(self.metric, self.metric_shrink)
         parse_env_kwargs(self.env_kwargs)
 
 

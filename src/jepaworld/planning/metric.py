@@ -18,9 +18,16 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from jepaworld.config import check
 from jepaworld.types import RolloutFn
 
 METRICS = ("latent", "steps")
+
+
+def check_metric_options(metric: str, shrink: float) -> None:
+    """The metric options eval and ``collect --policy planner`` share (``--metric``, ``--metric-shrink``)."""
+    check(metric in METRICS, f"metric must be one of {list(METRICS)}, got {metric!r}")
+    check(0 < shrink <= 1, f"metric_shrink must be in (0, 1], got {shrink}")
 
 
 def step_whitening(deltas: np.ndarray, shrink: float) -> np.ndarray:
