@@ -65,6 +65,25 @@ def test_a_plan_of_blocks_from_a_history_imagines_what_rollout_does(wm, frames):
     assert np.abs(wm.rollout(frame, after.actions, context=1) - after.latents).max() > 1e-3
 
 
+def test_a_plan_in_the_steps_metric_measures_energy_there_and_imagines_in_the_models_latents(wm, frames):
+    """``metric="steps"``: measured once on the training data and kept; the energy is the min-over-horizon
+    distance in the coordinates ``z @ W``; ``Plan.latents`` are the model's own, as ``rollout`` gives them."""
+    frame, goal = frames
+    config = PlannerConfig(samples=30, iterations=2, horizon=5)
+    plan = wm.plan(frame, goal, config, seed=3, metric="steps")
+    w = wm.metric_whitening("steps")
+    assert plan.metric == "steps" and w is wm.metric_whitening("steps") and w.shape == (wm.latent_dim,) * 2
+    np.testing.assert_allclose(wm.rollout(frame, plan.actions, context=1), plan.latents, atol=1e-5)
+    w = w.numpy()
+    in_metric = ((plan.latents @ w - wm.encode(goal)[0] @ w) ** 2).mean(-1).min()
+    assert plan.energy == pytest.approx(float(in_metric), rel=1e-4)
+    latent = wm.plan(frame, goal, config, seed=3)
+    assert latent.metric == "latent" and wm.metric_whitening("latent") is None
+    assert latent.energy == pytest.approx(float(((latent.latents - wm.encode(goal)[0]) ** 2).mean(-1).min()), rel=1e-4)
+    fully = wm.metric_whitening("steps", shrink=1.0).numpy()  # no shrink left: the latent metric
+    np.testing.assert_allclose(fully, np.eye(wm.latent_dim), atol=1e-4)
+
+
 def test_surprise_is_higher_for_a_frame_that_does_not_follow(wm, frames):
     """Staying put with a zero action is expected; a teleport to the goal frame is not."""
     frame, goal = frames
@@ -94,6 +113,9 @@ def test_surprise_is_higher_for_a_frame_that_does_not_follow(wm, frames):
         (lambda wm, f: wm.surprise(np.stack([f, f]), np.zeros((2, 2))), "[1, 2]"),
         (lambda wm, f: wm.plan(f, f, init=np.zeros((3, 2))), "init"),
         (lambda wm, f: wm.decode(np.zeros((1, 5))), "latents [N, 16]"),
+        (lambda wm, f: wm.plan(f, f, metric="cosine"), "metric must be one of ['latent', 'steps']"),
+        (lambda wm, f: wm.plan(f, f, metric="steps", metric_shrink=0), "metric_shrink must be in (0, 1]"),
+        (lambda wm, f: wm.plan(f, f, metric="steps", metric_data="gone.h5"), "the metric data gone.h5 is not a file"),
     ],
 )
 def test_bad_input_says_what_was_expected(wm, frames, call, says):

@@ -154,7 +154,8 @@ def test_eval_in_the_steps_metric_measures_it_on_the_training_data_and_says_so(t
     assert f"energies in the steps metric, measured on `{data}`" in (tmp_path / "steps" / "results.md").read_text()
     missing = tmp_path / "moved.h5"
     assert main([*argv, "--metric-data", str(missing), "--out", str(tmp_path / "bad")]) == 2
-    assert f"--metric-data ({missing}) is not a file here; give --metric-data FILE" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert f"the metric data {missing} is not a file here: give the metric's data (--metric-data FILE" in said
     assert not (tmp_path / "bad" / "results.json").exists()
     for option, value, message in [("--metric", "cosine", "metric must be one of"), ("--metric-shrink", "0", "(0, 1]")]:
         assert main([*argv, option, value, "--out", str(tmp_path / "bad")]) == 2

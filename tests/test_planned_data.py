@@ -136,7 +136,7 @@ def test_planner_collection_plans_in_the_steps_metric_as_eval_does(tiny_run, tmp
     moved = dataclasses.replace(
         config, metric="steps", metric_data=str(tmp_path / "gone.h5"), out=str(tmp_path / "m.h5")
     )
-    with pytest.raises(ValueError, match=r"--metric-data \(.*gone\.h5\) is not a file here"):
+    with pytest.raises(ValueError, match=r"the metric data .*gone\.h5 is not a file here"):
         collect_planned(moved, FAST_PLANNER)
     assert not (tmp_path / "m.h5").exists() and not (tmp_path / "m.h5.partial").exists()
     with pytest.raises(ValueError, match="metric must be one of"):

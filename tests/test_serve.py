@@ -116,6 +116,18 @@ def test_a_plan_of_blocks_from_a_history(client, world):
     np.testing.assert_allclose(out["latents"], wm.rollout(history, local.actions, past_actions=between), atol=1e-5)
 
 
+def test_a_plan_in_the_steps_metric(client, world):
+    """``metric: steps`` over the wire: measured on the model's training data, the same plan as in Python."""
+    wm, frame, goal = world
+    planner = {"samples": 20, "iterations": 2, "horizon": 4}
+    plan = client.plan("tiny", frame, goal, planner=planner, metric="steps", metric_shrink=0.2)
+    local = wm.plan(frame, goal, plan_config(**planner), metric="steps", metric_shrink=0.2)
+    assert plan["metric"] == "steps" and plan["energy"] == pytest.approx(local.energy, rel=1e-4)
+    np.testing.assert_allclose(plan["actions"], local.actions, atol=1e-5)
+    np.testing.assert_allclose(plan["latents"], local.latents, atol=1e-5)
+    assert client.plan("tiny", frame, goal, planner=planner)["metric"] == "latent"
+
+
 def test_a_token_is_required_and_checked(server):
     body = {"model": "tiny", "frames": raw(np.zeros((1, 64, 64, 3), np.uint8))}
     for headers in ({}, {"Authorization": "Bearer wrong"}):
@@ -164,6 +176,8 @@ GOOD_PLAN = {"model": "tiny", "frame": raw(FRAME), "goal": raw(FRAME)}
         ("/v1/plan", {**GOOD_PLAN, "planner": {"samples": 0}}, 400, "samples must be >= 1"),
         ("/v1/plan", {**GOOD_PLAN, "planner": {"smaples": 10}}, 422, "smaples"),
         ("/v1/plan", {**GOOD_PLAN, "init": [[0.0, 0.0]]}, 400, "init"),
+        ("/v1/plan", {**GOOD_PLAN, "metric": "cosine"}, 422, "'latent' or 'steps'"),
+        ("/v1/plan", {**GOOD_PLAN, "metric": "steps", "metric_shrink": 0}, 422, "greater than 0"),
         ("/v1/plan", {**GOOD_PLAN, "init": [[0.0, 0.0]] * 8, "blocks": True}, 400, "[8, 4] (a block"),
         ("/v1/plan", {**GOOD_PLAN, "frame": raw(np.concatenate([FRAME, FRAME]))}, 400, "past_actions: 2 start"),
         ("/v1/surprise", {"model": "tiny", "frames": raw(FRAME), "actions": [[0.0, 0.0]]}, 400, "at least 2 frames"),
@@ -241,20 +255,22 @@ def test_viewer_episodes_plan_step_and_delete(server):
 
 
 def test_viewer_episodes_plan_blocks_from_a_history(server):
-    """An episode planned as `eval --plan-context 2 --plan-blocks`: the settings hold for the re-plans,
+    """An episode planned as `eval --plan-context 2 --plan-blocks --metric steps`: the settings hold for the re-plans,
     and a step executes the block's env actions in turn (the true simulator under the plan agrees)."""
     state = post(server, "/v1/episodes", {"model": "tiny", "seed": 4, "max_steps": 12}).json()
     eid = state["episode"]
     response = post(server, f"/v1/episodes/{eid}/plan", {"context": 3})
     assert response.status_code == 400 and "context: expected 1 to the model's history (2)" in response.text
-    body = {"planner": {"samples": 20, "iterations": 2, "horizon": 4}, "context": 2, "blocks": True}
+    body = {"planner": {"samples": 20, "iterations": 2, "horizon": 4}, "context": 2, "blocks": True, "metric": "steps"}
     plan = post(server, f"/v1/episodes/{eid}/plan", body).json()["plan"]
     assert plan["blocks"] and plan["context"] == 1 and np.shape(plan["actions"]) == (4, 4)  # one frame seen yet
+    assert plan["metric"] == "steps"
     state = post(server, f"/v1/episodes/{eid}/step", {}).json()
     if not state["done"]:
         np.testing.assert_allclose(state["executed_path"][1], plan["planned_path"][0], atol=1e-6)
         replanned = state["plan"]  # the episode's settings hold: from the two frames seen now
         assert replanned["blocks"] and replanned["context"] == 2 and np.shape(replanned["actions"]) == (4, 4)
+        assert replanned["metric"] == "steps"
         state = post(server, f"/v1/episodes/{eid}/step", {}).json()
         assert len(state["surprise"]) >= 1
     assert httpx.delete(f"{server}/v1/episodes/{eid}", headers=AUTH).status_code == 204

@@ -56,12 +56,14 @@ def test_plan_and_run_an_episode_from_the_page(server, browser):
         element = browser.find_element(By.ID, field)
         element.clear()
         element.send_keys(value)
-    browser.find_element(By.ID, "blocks").click()  # plan as eval --plan-context 2 --plan-blocks
+    browser.find_element(By.ID, "blocks").click()  # plan as eval --plan-context 2 --plan-blocks --metric steps
+    Select(browser.find_element(By.ID, "metric")).select_by_visible_text("steps")
     browser.find_element(By.ID, "new").click()
     wait.until(lambda _: status().startswith("step 0/"))
     wait.until(ec.element_to_be_clickable((By.ID, "plan"))).click()
     wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "#imagined img")) == 8)  # horizon 8, decoded
     assert "energy" in status() and "plan" in status() and "from 1 frame(s), blocks" in status()  # 1 seen yet
+    assert "steps metric" in status()
 
     browser.find_element(By.ID, "run").click()
     wait.until(lambda _: "goal reached" in status() or "out of steps" in status())

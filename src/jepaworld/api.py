@@ -5,6 +5,7 @@
     z = wm.encode(frames)                             # [T, 64, 64, 3] uint8 -> [T, D] float32
     plan = wm.plan(frame, goal_frame)                 # -> Plan: actions [H, A], energy, imagined latents
     plan = wm.plan(last_frames, goal_frame, past_actions=between, blocks=True)  # from a history; [H, k * A]
+    plan = wm.plan(frame, goal_frame, metric="steps")  # energies in units of one model step's change
     z_future = wm.rollout(frame, plan.actions)        # [H, D]: what the model imagines those actions do
     s = wm.surprise(frames, actions)                  # [T + 1] frames, [T, A] actions -> [T]
     pictures = wm.decode(z_future)                    # [H, 64, 64, 3] uint8, once `train-decoder` has run
@@ -30,10 +31,11 @@ import torch
 from einops import repeat
 
 from jepaworld.config import to_dict
-from jepaworld.eval.agents import model_functions, planning_bounds
+from jepaworld.eval.agents import metric_whitening, model_functions, planning_bounds
 from jepaworld.models import WorldModel
 from jepaworld.models.decoder import FrameDecoder
 from jepaworld.planning import PlannerConfig, build_planner
+from jepaworld.planning.metric import check_metric_options, in_metric
 from jepaworld.planning.mpc import rollout_after
 from jepaworld.train.checkpoint import CheckpointInfo, load_checkpoint
 from jepaworld.train.decoder import load_decoder
@@ -55,6 +57,7 @@ class Plan:
     planner: dict[str, Any] = field(default_factory=dict)  # the PlannerConfig used
     blocks: bool = False  # actions are blocks of frameskip env actions
     context: int = 1  # frames the plan started from (the start and the history before it)
+    metric: str = "latent"  # the latent metric the energy was measured in (planning.metric)
 
 
 class LoadedWorldModel:
@@ -73,6 +76,7 @@ class LoadedWorldModel:
         self.action_high = np.asarray(info.action_high, dtype=np.float32)
         self._encode_one = model_functions(model, self.frameskip, self.device)[0]  # frame [H, W, 3] -> z [D]
         self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+        self._whitenings: dict[tuple[str, float], torch.Tensor] = {}  # (metric data, shrink) -> steps metric
 
     # --- facts ------------------------------------------------------------------------------------
     @property
@@ -213,6 +217,9 @@ class LoadedWorldModel:
         init=None,
         past_actions=None,
         blocks: bool = False,
+        metric: str = "latent",
+        metric_data: str | os.PathLike | None = None,
+        metric_shrink: float = 0.1,
     ) -> Plan:
         """Search actions from ``frame [H, W, 3]`` to ``goal``: one frame ``[H, W, 3]`` or a set
         ``[G, H, W, 3]`` (reach any). ``init [horizon, A]``: a warm start (e.g. the last plan, shifted).
@@ -221,8 +228,14 @@ class LoadedWorldModel:
         step) with ``past_actions [T0 - 1, A]`` between them: the plan starts from that history, as
         ``eval --plan-context T0`` (what moves under momentum is not in one frame). ``blocks``: search
         each model step's ``frameskip`` env actions one by one, ``actions [H, frameskip * A]`` (as
-        ``eval --plan-blocks``; ``init`` then as wide)."""
+        ``eval --plan-blocks``; ``init`` then as wide).
+
+        ``metric="steps"`` measures the energy in units of one model step's latent change (as ``eval
+        --metric steps``): an object that moves only when pushed then weighs as much as the agent. It is
+        measured once, on ``metric_data`` (an episode file; default: the data the checkpoint was trained
+        on) with ``metric_shrink``, and kept for later plans. ``Plan.latents`` stay the model's own."""
         config = config or PlannerConfig()
+        whitening = self.metric_whitening(metric, metric_data, metric_shrink)
         frames = self.check_frames(frame, "frame")
         if len(frames) > self.history:
             raise ValueError(f"frame: one frame, or at most history={self.history} frames, got {len(frames)}")
@@ -239,7 +252,11 @@ class LoadedWorldModel:
             if past is not None:
                 rollout_fn = rollout_after(rollout_fn, z[:-1], past[0].cpu())
             z_goal = torch.stack([self._encode_one(g) for g in goals])
-            result = planner.plan(z[-1], z_goal[0] if len(goals) == 1 else z_goal, rollout_fn, init=init)
+            to_plan, planned_rollout = (lambda z_: z_), rollout_fn
+            if whitening is not None:  # the planner works in the metric's coordinates
+                to_plan, planned_rollout = in_metric(to_plan, rollout_fn, whitening)
+            z_goal = to_plan(z_goal)
+            result = planner.plan(to_plan(z[-1]), z_goal[0] if len(goals) == 1 else z_goal, planned_rollout, init=init)
             seconds = time.perf_counter() - start
             with torch.inference_mode():
                 latents = rollout_fn(z[-1][None], result.actions[None].float())[0]
@@ -252,7 +269,23 @@ class LoadedWorldModel:
             planner=to_dict(config),
             blocks=blocks,
             context=len(frames),
+            metric=metric,
         )
+
+    def metric_whitening(
+        self, metric: str, data: str | os.PathLike | None = None, shrink: float = 0.1
+    ) -> torch.Tensor | None:
+        """The ``steps`` metric's whitening ``W [D, D]`` (``planning.metric``), measured on the episode file
+        ``data`` (default: the checkpoint's training data) the first time it is asked for; ``None`` for
+        the latent metric."""
+        check_metric_options(metric, shrink)
+        if metric == "latent":
+            return None
+        key = (str(data or ""), float(shrink))
+        with self._lock:
+            if key not in self._whitenings:
+                self._whitenings[key] = metric_whitening(self.model, self.info, metric, key[0], shrink, self.device)[0]
+            return self._whitenings[key]
 
     def surprise(self, frames, actions) -> np.ndarray:
         """Frames ``[T + 1, H, W, 3]``, actions ``[T, A]`` (or blocks) between them -> ``[T]``: step ``t`` is the mean

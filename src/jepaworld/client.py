@@ -112,11 +112,14 @@ class Client:
         decode: bool = False,
         past_actions=None,
         blocks: bool = False,
+        metric: str = "latent",
+        metric_shrink: float = 0.1,
     ) -> dict[str, Any]:
         """Current frame ``[H, W, 3]`` (or the last T0 frames with ``past_actions [T0 - 1, A]`` between
         them), goal ``[H, W, 3]`` or ``[G, H, W, 3]`` -> actions ``[H, A]`` (``[H, frameskip * A]`` with
         ``blocks``), energy, energy per iteration, plan_ms, imagined latents ``[H, D]`` (and frames with
-        ``decode``): as ``LoadedWorldModel.plan``."""
+        ``decode``): as ``LoadedWorldModel.plan``. ``metric="steps"``: the server measures the metric on
+        the data the model was trained on (it must be on the server's disk)."""
         body = {
             "model": model,
             "frame": raw(frame),
@@ -126,6 +129,8 @@ class Client:
             "blocks": blocks,
             "seed": seed,
             "init": _actions(init),
+            "metric": metric,
+            "metric_shrink": metric_shrink,
             "decode": decode,
             "frame_format": "raw",
         }

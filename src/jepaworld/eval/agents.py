@@ -86,10 +86,11 @@ def metric_whitening(
         return None, ""
     source = data or info.extra.get("data", "")
     if not source or not Path(source).is_file():
-        where = "--metric-data" if data else f"the data {info.path} was trained on"
+        trained_on = f"the data {info.path} was trained on ({source or 'not recorded'})"
+        where = f"the metric data {source}" if data else trained_on
         raise ValueError(
-            f"--metric steps is measured on episodes: {where} ({source or 'not recorded'}) is not a file here; "
-            "give --metric-data FILE (the training data, or episodes of the same env)"
+            f"the steps metric is measured on episodes, and {where} is not a file here: give the metric's data "
+            "(--metric-data FILE, or metric_data= in Python: the training data, or episodes of the same env)"
         )
     return measure_step_whitening(model, source, info.model.frameskip, shrink, device), source
 

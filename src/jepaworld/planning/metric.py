@@ -58,6 +58,7 @@ def in_metric(
         return encode(frame) @ forward
 
     def rollout_in(z0: torch.Tensor, actions: torch.Tensor, past_actions: torch.Tensor | None = None) -> torch.Tensor:
-        return rollout(z0 @ inverse.to(z0.device), actions, past_actions) @ forward
+        past = () if past_actions is None else (past_actions,)  # a rollout planners call takes two arguments
+        return rollout(z0 @ inverse.to(z0.device), actions, *past) @ forward
 
     return encode_in, rollout_in

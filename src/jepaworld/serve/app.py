@@ -143,13 +143,15 @@ def create_app(
         if request.decode:
             on_torch(model.require_decoder)  # before minutes of planning, not after
         options = {"seed": request.seed, "init": request.init, "past_actions": request.past_actions}
-        result = on_torch(model.plan, frame, goal, config_, blocks=request.blocks, **options)
+        options |= {"blocks": request.blocks, "metric": request.metric, "metric_shrink": request.metric_shrink}
+        result = on_torch(model.plan, frame, goal, config_, **options)
         out = encode_frames(on_torch(model.decode, result.latents), request.frame_format) if request.decode else None
         return s.PlanResponse(
             model=request.model,
             actions=result.actions.tolist(),
             blocks=result.blocks,
             context=result.context,
+            metric=result.metric,
             energy=result.energy,
             energy_per_iteration=result.energy_per_iteration,
             plan_ms=1000 * result.plan_seconds,
@@ -187,7 +189,7 @@ def create_app(
         episode = episode_named(episode_id)
         config_ = planner_config(request.planner)
         with episode.lock:
-            on_torch(episode.replan, config_, request.context, request.blocks)
+            on_torch(episode.replan, config_, request.context, request.blocks, request.metric, request.metric_shrink)
             return on_torch(_state, episode)
 
     @app.post("/v1/episodes/{episode_id}/step", response_model=s.EpisodeState, **v1)
@@ -232,6 +234,7 @@ def _state(episode: Episode) -> s.EpisodeState:
             actions=episode.plan.actions.tolist(),
             blocks=episode.plan.blocks,
             context=episode.plan.context,
+            metric=episode.plan.metric,
             energy=episode.plan.energy,
             energy_per_iteration=episode.plan.energy_per_iteration,
             plan_ms=1000 * episode.plan.plan_seconds,

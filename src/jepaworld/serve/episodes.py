@@ -41,17 +41,27 @@ class Episode:
         self.plan: Plan | None = None
         self.predicted: np.ndarray | None = None  # the frame the model imagined for the last step, if decodable
         self.planner_config, self.context, self.blocks = PlannerConfig(), 1, False
+        self.metric, self.metric_shrink = "latent", 0.1
         self.lock = threading.Lock()
 
-    def replan(self, config: PlannerConfig | None = None, context: int | None = None, blocks: bool | None = None):
+    def replan(
+        self,
+        config: PlannerConfig | None = None,
+        context: int | None = None,
+        blocks: bool | None = None,
+        metric: str | None = None,
+        metric_shrink: float | None = None,
+    ):
         """Plan from the last ``context`` frames seen (as ``eval --plan-context``; ``blocks`` as
-        ``--plan-blocks``); warm started by the last plan, shifted by one step, when it fits.
-        The settings given are kept for the re-plans after each step."""
+        ``--plan-blocks``, ``metric`` as ``--metric``); warm started by the last plan, shifted by one
+        step, when it fits. The settings given are kept for the re-plans after each step."""
         if context is not None and not 1 <= context <= self.model.history:
             raise ValueError(f"context: expected 1 to the model's history ({self.model.history}) frames, got {context}")
         self.planner_config = config or self.planner_config
         self.context = self.context if context is None else context
         self.blocks = self.blocks if blocks is None else blocks
+        self.metric = metric or self.metric
+        self.metric_shrink = metric_shrink or self.metric_shrink
         init, last = None, self.plan
         if last is not None and last.blocks == self.blocks and len(last.actions) == self.planner_config.horizon:
             init = np.concatenate([last.actions[1:], last.actions[-1:]])
@@ -65,6 +75,8 @@ class Episode:
             init=init,
             past_actions=past,
             blocks=self.blocks,
+            metric=self.metric,
+            metric_shrink=self.metric_shrink,
         )
         return self.plan
 

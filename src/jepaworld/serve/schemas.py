@@ -34,6 +34,14 @@ class RawFrames(Strict):
 
 Frames = Annotated[PngFrames | RawFrames, Field(discriminator="format")]
 FrameFormat = Literal["png", "raw"]
+Metric = Annotated[
+    Literal["latent", "steps"],
+    Field(
+        description="latent distance the energy measures: latent (the latents' own) or steps (in units of one model "
+        "step's change, measured once on the data the model was trained on, as `eval --metric steps`)"
+    ),
+]
+MetricShrink = Annotated[float, Field(gt=0, le=1, description="steps metric: shrink its scales toward their mean")]
 Actions = list[list[FiniteFloat]]
 ACTIONS = "env actions, one per model step held frameskip env steps ([.., A]), or blocks of frameskip ([.., k * A])"
 Model = Annotated[str, Field(description="a name from GET /v1/models", min_length=1)]
@@ -112,6 +120,8 @@ class PlanRequest(Strict):
     blocks: bool = Field(False, description="search each model step's frameskip env actions one by one")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the planner's sampling")
     init: Actions | None = Field(None, description="[horizon, A] warm start ([horizon, k * A] with blocks)")
+    metric: Metric = "latent"
+    metric_shrink: MetricShrink = 0.1
     decode: bool = Field(False, description="also return the imagined frames of the plan (needs a decoder)")
     frame_format: FrameFormat = "png"
 
@@ -121,6 +131,7 @@ class PlanResponse(BaseModel):
     actions: list[list[float]] = Field(description="[H, A] env actions held frameskip env steps; [H, k * A] blocks")
     blocks: bool
     context: int = Field(description="frames the plan started from")
+    metric: str = Field(description="the latent metric the energy was measured in")
     energy: float
     energy_per_iteration: list[float]
     plan_ms: float = Field(description="wall time of the search, milliseconds")
@@ -151,12 +162,15 @@ class EpisodePlanRequest(Strict):
     planner: PlannerSettings = Field(default_factory=PlannerSettings)  # type: ignore[valid-type]
     context: int = Field(1, ge=1, description="plan from the last N frames seen (at most the model's history)")
     blocks: bool = Field(False, description="search each model step's frameskip env actions one by one")
+    metric: Metric = "latent"
+    metric_shrink: MetricShrink = 0.1
 
 
 class EpisodePlan(BaseModel):
     actions: list[list[float]]
     blocks: bool
     context: int
+    metric: str
     energy: float
     energy_per_iteration: list[float]
     plan_ms: float

@@ -128,6 +128,7 @@ async function show(state, newFrame) {
   const parts = [`step ${state.step}/${state.max_steps}`];
   if (plan) parts.push(`energy ${plan.energy.toPrecision(3)}`, `plan ${plan.plan_ms.toFixed(0)} ms`);
   if (plan && (plan.context > 1 || plan.blocks)) parts.push(`from ${plan.context} frame(s)${plan.blocks ? ", blocks" : ""}`);
+  if (plan && plan.metric !== "latent") parts.push(`${plan.metric} metric`);
   if (state.surprise.length) parts.push(`surprise ${state.surprise[state.surprise.length - 1].toPrecision(3)}`);
   parts.push(state.success ? "goal reached" : state.done ? "out of steps" : "");
   setStatus(parts.filter(Boolean).join(" · "));
@@ -143,6 +144,7 @@ function planRequest() {
     },
     context: parseInt($("context").value, 10),
     blocks: $("blocks").checked,
+    metric: $("metric").value,
   };
 }
 
