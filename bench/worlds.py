@@ -36,6 +36,9 @@ REACHER_PLANNED = (
 )
 PUSH_T_PLANNED = ("--env", "jepaworld/PushT-v0", "--goal-offset", "25", "--episodes", "1000", "--steps", "50")
 GPU_EVAL = ("--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", "--device", "cuda")
+DATA = "{data}"  # in a recipe's arguments: its data file (the steps metric is measured on it)
+IN_STEPS_METRIC = ("--metric", "steps", "--metric-data", DATA)
+PUSH_T_PLANNED_STEPS = (*PUSH_T_PLANNED, "--workers", "2", *IN_STEPS_METRIC)
 
 
 def planner_rounds(first: tuple, later: tuple, rounds: int) -> list[dict]:
@@ -70,6 +73,15 @@ RECIPES = {
         "resume": ["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"],
         "planner": planner_rounds((*PUSH_T_PLANNED, "--workers", "2"), (*PUSH_T_PLANNED, "--workers", "2"), 3),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle"],
+    },
+    # push-t-planner planning in the steps metric (planning.metric), in the rounds and in the evaluation,
+    # measured on the recipe's own data each time.
+    "push-t-planner-steps": {
+        "collect": [*PUSH_T_COLLECT],
+        "train": ["--steps", "8000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "resume": ["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "planner": planner_rounds(PUSH_T_PLANNED_STEPS, PUSH_T_PLANNED_STEPS, 4),
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
     # The GPU recipes (one H100). cube-gpu is the CPU recipe on the GPU. The wide ones: a wider encoder and
     # predictor, batches of 256; push-t-gpu and cube-gpu-wide ran side by side. Collection in 8 processes,
@@ -155,9 +167,15 @@ def run(name: str, out: Path) -> dict:
     sources = [data]
     for number, stage in enumerate(recipe.get("planner", []), start=1):
         run_dir = planner_round(number, stage, sources, run_dir, out, seconds)
-    seconds["eval"] = _jepaworld("eval", "--checkpoint", run_dir, *recipe["eval"], "--out", str(out / "eval"))
+    evaluation = with_data(recipe["eval"], data)
+    seconds["eval"] = _jepaworld("eval", "--checkpoint", run_dir, *evaluation, "--out", str(out / "eval"))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return summarise(name, out, seconds, peak_mb)
+
+
+def with_data(args: list[str], data: str) -> list[str]:
+    """A recipe's arguments with ``DATA`` standing for its data file replaced by ``data``."""
+    return [data if arg == DATA else arg for arg in args]
 
 
 def planner_round(number: int, stage: dict, sources: list[str], run_dir: str, out: Path, seconds: dict) -> str:
@@ -168,7 +186,7 @@ def planner_round(number: int, stage: dict, sources: list[str], run_dir: str, ou
     key = "" if number == 1 else f"_{number}"
     policy = ("--policy", "planner", "--checkpoint", run_dir)
     seconds[f"planner_collect{key}"] = _jepaworld(
-        "collect", *stage["collect"], *policy, "--out", planned, "--overwrite"
+        "collect", *with_data(stage["collect"], sources[0]), *policy, "--out", planned, "--overwrite"
     )
     sources.append(planned)
     if len(stage["repeat"]) != len(sources):

@@ -112,17 +112,21 @@ def test_every_world_recipe_is_a_valid_sequence_of_cli_commands():
     from jepaworld.cli.main import build_parser
 
     parser = build_parser()
-    for name, recipe in _worlds().RECIPES.items():
+    worlds = _worlds()
+    for name, recipe in worlds.RECIPES.items():
         parser.parse_args(["collect", *recipe["collect"], "--out", "d.h5"])
         parser.parse_args(["train", "--data", "d.h5", "--out", "run", *recipe["train"]])
         if "resume" in recipe:
             parser.parse_args(["train", "--data", "d.h5", "--out", "run", "--resume", *recipe["resume"]])
         sources = ["d.h5"]
         for number, stage in enumerate(recipe.get("planner", []), start=1):
-            planned = parser.parse_args(["collect", *stage["collect"], "--policy", "planner", "--checkpoint", "run"])
-            assert planned.policy == "planner", name
+            collect = worlds.with_data(stage["collect"], "d.h5")
+            planned = parser.parse_args(["collect", *collect, "--policy", "planner", "--checkpoint", "run"])
+            assert planned.policy == "planner" and worlds.DATA not in collect, name
+            assert planned.metric_data in ("", "d.h5"), name
             sources.append(f"planned{number}.h5")
             assert len(stage["repeat"]) == len(sources), f"{name} round {number}: one count per file merged"
             parser.parse_args(["data", "merge", *sources, "--repeat", *stage["repeat"], "--out", "m.h5"])
             parser.parse_args(["train", "--data", "m.h5", "--out", "ft", "--init-from", "run", *stage["train"]])
-        parser.parse_args(["eval", "--checkpoint", "run", *recipe["eval"], "--out", "eval"])
+        evaluation = parser.parse_args(["eval", "--checkpoint", "run", *worlds.with_data(recipe["eval"], "d.h5")])
+        assert evaluation.metric_data in ("", "d.h5"), name
