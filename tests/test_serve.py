@@ -128,6 +128,31 @@ def test_a_plan_in_the_steps_metric(client, world):
     assert client.plan("tiny", frame, goal, planner=planner)["metric"] == "latent"
 
 
+def test_the_steps_metric_of_a_model_whose_data_moved_says_what_the_server_needs(served_checkpoint, tmp_path):
+    """Over HTTP nobody can hand the server a file: a 400 names the missing one; put back, it plans."""
+    import shutil
+
+    from jepaworld.serve.launch import start_server, stop_server
+
+    checkpoint = tmp_path / "moved"
+    shutil.copytree(served_checkpoint, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    data, gone = config["extra"]["data"], tmp_path / "gone" / "tiny.h5"
+    (checkpoint / "config.json").write_text(json.dumps(config).replace(json.dumps(data), json.dumps(str(gone))))
+    process, url = start_server([f"moved={checkpoint}"])
+    try:
+        body = {"model": "moved", "frame": raw(FRAME), "goal": raw(FRAME), "planner": {"samples": 10, "iterations": 1}}
+        response = post(url, "/v1/plan", {**body, "metric": "steps"})
+        assert response.status_code == 400, response.text
+        assert f"{gone}) is not a file on this server: put it back there, or plan with metric 'latent'" in response.text
+        assert post(url, "/v1/plan", body).json()["metric"] == "latent"
+        gone.parent.mkdir()
+        shutil.copy(data, gone)
+        assert post(url, "/v1/plan", {**body, "metric": "steps"}).json()["metric"] == "steps"
+    finally:
+        stop_server(process)
+
+
 def test_a_token_is_required_and_checked(server):
     body = {"model": "tiny", "frames": raw(np.zeros((1, 64, 64, 3), np.uint8))}
     for headers in ({}, {"Authorization": "Bearer wrong"}):

@@ -25,6 +25,14 @@ from jepaworld.types import RolloutFn
 METRIC_EPISODES = 200  # episodes of the data the steps metric is measured on, spread over the file
 
 
+class MetricDataMissing(ValueError):
+    """The episode file the steps metric is measured on is not there; ``where`` names it."""
+
+    def __init__(self, message: str, where: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 def compiled_predictor(model: WorldModel, device: torch.device) -> Callable | None:
     """``torch.compile`` of the model's predictor, tried once on a small batch; ``None`` (with a warning)
     where compilation fails here (no C++ compiler, an unsupported platform): planning then runs eager."""
@@ -88,9 +96,10 @@ def metric_whitening(
     if not source or not Path(source).is_file():
         trained_on = f"the data {info.path} was trained on ({source or 'not recorded'})"
         where = f"the metric data {source}" if data else trained_on
-        raise ValueError(
+        raise MetricDataMissing(
             f"the steps metric is measured on episodes, and {where} is not a file here: give the metric's data "
-            "(--metric-data FILE, or metric_data= in Python: the training data, or episodes of the same env)"
+            "(--metric-data FILE, or metric_data= in Python: the training data, or episodes of the same env)",
+            where,
         )
     return measure_step_whitening(model, source, info.model.frameskip, shrink, device), source
 

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from jepaworld import __version__
 from jepaworld.api import LoadedWorldModel
+from jepaworld.eval.agents import MetricDataMissing
 from jepaworld.planning import PlannerConfig
 from jepaworld.serve import schemas as s
 from jepaworld.serve.config import ServeConfig
@@ -63,6 +64,13 @@ def create_app(
         """``fn`` on the torch thread; its ``ValueError`` (the API's bad-input error) becomes a 400."""
         try:
             return torch_thread.submit(fn, *args, **kwargs).result()
+        except MetricDataMissing as error:  # a client cannot give the server a file: say what the server needs
+            raise BadRequest(
+                ValueError(
+                    f"the steps metric is measured on the episodes the model was trained on, and {error.where} is "
+                    "not a file on this server: put it back there, or plan with metric 'latent'"
+                )
+            ) from error
         except ValueError as error:
             raise BadRequest(error) from error
 
