@@ -235,7 +235,6 @@ class LoadedWorldModel:
         measured once, on ``metric_data`` (an episode file; default: the data the checkpoint was trained
         on) with ``metric_shrink``, and kept for later plans. ``Plan.latents`` stay the model's own."""
         config = config or PlannerConfig()
-        whitening = self.metric_whitening(metric, metric_data, metric_shrink)
         frames = self.check_frames(frame, "frame")
         if len(frames) > self.history:
             raise ValueError(f"frame: one frame, or at most history={self.history} frames, got {len(frames)}")
@@ -243,6 +242,7 @@ class LoadedWorldModel:
         goals = self.check_frames(goal, "goal")
         if init is not None:
             init = torch.from_numpy(self.check_actions(init, "init", steps=config.horizon, blocks=blocks))
+        whitening = self.metric_whitening(metric, metric_data, metric_shrink)  # after the cheap checks: it reads data
         low, high = planning_bounds(self.action_low, self.action_high, self.frameskip, blocks)
         planner = build_planner(config, low, high, seed=seed)
         _, rollout_fn = model_functions(self.model, self.frameskip, self.device, context=len(frames), blocks=blocks)
