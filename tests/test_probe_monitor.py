@@ -11,7 +11,16 @@ import torch
 from jepaworld.cli.main import main
 from jepaworld.data import CollectConfig, collect
 from jepaworld.eval.monitor import MonitorConfig, run_monitor
-from jepaworld.eval.probe import ProbeConfig, angles_as_cos_sin, fit_linear, fit_mlp, probe, r2_scores, stack_frames
+from jepaworld.eval.probe import (
+    ProbeConfig,
+    angles_as_cos_sin,
+    fit_linear,
+    fit_mlp,
+    probe,
+    r2_scores,
+    rms_errors,
+    stack_frames,
+)
 from jepaworld.planning import PlannerConfig
 from jepaworld.planning.monitor import SurpriseMonitor
 
@@ -25,6 +34,14 @@ def test_linear_probe_recovers_a_known_linear_map_and_not_noise():
     predict = fit_linear(x[:400], y[:400], ridge=1e-6)
     r2 = r2_scores(predict(x[400:]), y[400:])
     assert r2[0] > 0.999 and r2[1] > 0.999 and r2[2] < 0.1
+
+
+def test_rms_error_is_in_the_quantitys_own_units():
+    target = np.array([[0.0, 100.0], [10.0, 200.0], [20.0, 300.0], [30.0, 400.0]])
+    prediction = target + np.array([[3.0, -50.0], [-3.0, 50.0], [3.0, -50.0], [-3.0, 50.0]])
+    assert np.allclose(rms_errors(prediction, target), [3.0, 50.0])
+    # The same error is a different R^2 on a different spread; the RMS error says how precise the probe is.
+    assert np.allclose(r2_scores(prediction, target), 1 - np.array([9.0, 2500.0]) / np.array([125.0, 12500.0]))
 
 
 def test_mlp_probe_fits_a_nonlinear_map_the_linear_one_cannot():
@@ -70,7 +87,13 @@ def test_probe_on_a_trained_checkpoint(served_checkpoint, tmp_path):
     scores = results["probes"]
     # Even a 16-dim model trained for 150 steps locates the agent (the demo model: linear R^2 0.999).
     assert min(scores["mlp_1frame"].values()) > 0.7 and max(scores["linear_1frame"].values()) > 0.7
-    assert json.loads((tmp_path / "probe.json").read_text())["test_episodes"] == 6
+    written = json.loads((tmp_path / "probe.json").read_text())
+    assert written["test_episodes"] == 6 and set(written["errors"]) == set(scores)
+    # The RMS error is in the state's units (Two-Room's pixels): a probe with R^2 near 1 errs by a few px.
+    for name in results["quantities"]:
+        assert 0 < written["errors"]["mlp_1frame"][name] < 20
+    text = (tmp_path / "probe.md").read_text()
+    assert "RMS error, in the state's units:" in text and text.count("| mlp_1frame |") == 2
 
 
 def test_supervised_ceiling_reads_what_the_frames_show(served_checkpoint, tmp_path):

@@ -94,6 +94,11 @@ def r2_scores(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     return 1 - sse / np.maximum(sst, 1e-12)
 
 
+def rms_errors(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Root-mean-square error per column ``[S]``, in the state's own units: the probe's precision."""
+    return np.sqrt(((prediction - target) ** 2).mean(0))
+
+
 def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float):
     """Ridge regression on standardised inputs -> ``predict(x) -> y``."""
     mean, std = x.mean(0), x.std(0) + 1e-6
@@ -226,7 +231,13 @@ def probe(config: ProbeConfig) -> dict:
         "quantities": names,
         "config": to_dict(config),
         "probes": {},
+        "errors": {},
     }
+
+    def score(probe_name: str, prediction: np.ndarray, target: np.ndarray) -> None:
+        for key, measure in (("probes", r2_scores), ("errors", rms_errors)):
+            results[key][probe_name] = dict(zip(names, map(float, measure(prediction, target)), strict=True))
+
     for k in config.frames:
         x_fit, y_fit = stack_frames(latents["fit"], states["fit"], k)
         x_test, y_test = stack_frames(latents["test"], states["test"], k)
@@ -234,13 +245,11 @@ def probe(config: ProbeConfig) -> dict:
         if config.mlp_steps:
             fitted["mlp"] = fit_mlp(x_fit, y_fit, config.mlp_steps, config.seed)
         for kind, predict in fitted.items():
-            r2 = r2_scores(predict(x_test), y_test)
-            results["probes"][f"{kind}_{k}frame"] = dict(zip(names, map(float, r2), strict=True))
+            score(f"{kind}_{k}frame", predict(x_test), y_test)
         results[f"rows_{k}frame"] = {"fit": len(x_fit), "test": len(x_test)}
     if config.supervised_steps:
         predict = fit_supervised(info.model, *pixels["fit"], config.supervised_steps, config.seed, device)
-        r2 = r2_scores(predict(pixels["test"][0]), pixels["test"][1])
-        results["probes"]["supervised_ceiling"] = dict(zip(names, map(float, r2), strict=True))
+        score("supervised_ceiling", predict(pixels["test"][0]), pixels["test"][1])
     if config.out:
         out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -250,9 +259,15 @@ def probe(config: ProbeConfig) -> dict:
 
 
 def markdown(results: dict) -> str:
-    """R^2 per probe (rows) and quantity (columns), on held-out episodes."""
+    """R^2 per probe (rows) and quantity (columns) on held-out episodes; then the RMS error in the state's
+    units, where the results hold it."""
     names = results["quantities"]
-    lines = ["| probe | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    header = ["| probe | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    lines = ["R^2:", "", *header]
     for probe_name, scores in results["probes"].items():
         lines.append(f"| {probe_name} | " + " | ".join(f"{scores[n]:.3f}" for n in names) + " |")
+    if results.get("errors"):
+        lines += ["", "RMS error, in the state's units:", "", *header]
+        for probe_name, errors in results["errors"].items():
+            lines.append(f"| {probe_name} | " + " | ".join(f"{errors[n]:.3g}" for n in names) + " |")
     return "\n".join(lines)
