@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from jepaworld.models import ENCODERS, PREDICTORS, ModelConfig, SIGReg, build_world_model
+from jepaworld.models.step_metric import StepWhitening
 
 from .conftest import TINY_MODEL
 
@@ -205,3 +206,63 @@ def test_sigreg_with_a_bank_equals_sigreg_of_the_pooled_samples():
     torch.testing.assert_close(z.grad, pooled_z.grad)
     torch.manual_seed(4)
     assert abs(SIGReg(32)(z).item() - with_bank.item()) > 1.0  # the bank's spread is seen
+
+
+def test_step_whitening_gives_every_direction_of_change_the_same_weight():
+    """The running moment of one step's changes whitens them: with no shrink each eigen-direction's
+    whitened change has the mean eigenvalue as its second moment; shrink 1 is the Euclidean error."""
+    torch.manual_seed(5)
+    scales = torch.tensor([3.0, 1.0, 0.1, 0.01])
+    basis = torch.linalg.qr(torch.randn(4, 4))[0]
+    deltas = (torch.randn(20000, 4) * scales) @ basis.T  # fast and slow directions, mixed
+    whitening = StepWhitening(4, shrink=1e-6, momentum=0.5)
+    for chunk in deltas.chunk(4):
+        whitening.update(chunk)
+    moment = (whitening(deltas).T @ whitening(deltas) / len(deltas)).double()
+    mean = (scales**2).mean().double()
+    torch.testing.assert_close(moment, mean * torch.eye(4, dtype=torch.float64), rtol=0.05, atol=0.05 * mean.item())
+    euclidean = StepWhitening(4, shrink=1.0)
+    euclidean.update(deltas)
+    torch.testing.assert_close(euclidean(deltas), deltas, rtol=1e-4, atol=1e-5)
+    frozen = StepWhitening(4)
+    frozen.update(torch.zeros(8, 4))  # nothing moved: the error stays Euclidean
+    torch.testing.assert_close(frozen(deltas), deltas)
+    with pytest.raises(ValueError, match=r"step changes: expected \[N >= 1, 4\], got shape \[8, 3\]"):
+        whitening.update(torch.zeros(8, 3))
+    with pytest.raises(ValueError, match=r"shrink must be in \(0, 1\], got 0"):
+        StepWhitening(4, shrink=0)
+
+
+def test_prediction_in_the_steps_metric_weighs_errors_by_the_running_whitening():
+    """prediction_metric='steps': the prediction error is measured after the whitening, which training
+    batches update and evaluation leaves alone; the Euclidean error is still reported as pred_latent."""
+    config = dataclasses.replace(TINY_MODEL, prediction_metric="steps", prediction_shrink=0.2)
+    model = build_world_model(config)
+    batch = {
+        "frames": torch.randint(0, 255, (8, 3, 3, 64, 64), dtype=torch.uint8),
+        "actions": torch.randn(8, 2, config.action_dim),
+    }
+    torch.manual_seed(6)
+    loss, metrics = model.loss(batch)
+    assert model.step_whitening.updates == 1 and not model.step_whitening.whitening.requires_grad
+    torch.manual_seed(6)
+    z = model.encode(batch["frames"])
+    deltas = (z[:, 1:] - z[:, :-1]).detach().flatten(0, 1)
+    reference = StepWhitening(config.latent_dim, shrink=0.2)
+    reference.update(deltas)
+    error = model.predict(z[:, :-1], batch["actions"]) - z[:, 1:]
+    assert metrics["pred"] == pytest.approx(reference(error).pow(2).mean().item(), rel=1e-4)
+    assert metrics["pred_latent"] == pytest.approx(error.pow(2).mean().item(), rel=1e-4)
+    assert metrics["pred"] != pytest.approx(metrics["pred_latent"], rel=1e-3)
+    loss.backward()
+    assert model.encoder.net[0].weight.grad.abs().sum() > 0
+    model.eval()
+    kept = model.step_whitening.whitening.clone()
+    model.loss(batch)
+    assert model.step_whitening.updates == 1
+    torch.testing.assert_close(model.step_whitening.whitening, kept)
+    assert "pred_latent" not in build_world_model(TINY_MODEL).loss(batch)[1]
+    with pytest.raises(ValueError, match=r"prediction_metric must be one of \['latent', 'steps'\], got 'pixels'"):
+        dataclasses.replace(config, prediction_metric="pixels")
+    with pytest.raises(ValueError, match=r"prediction_shrink must be in \(0, 1\], got 1.5"):
+        dataclasses.replace(config, prediction_shrink=1.5)

@@ -1,4 +1,5 @@
-"""SIGReg under torch.distributed: two real processes (gloo on loopback) must see the global batch."""
+"""SIGReg and the steps prediction metric under torch.distributed: two real processes (gloo on loopback)
+must see the global batch."""
 
 import socket
 
@@ -7,6 +8,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from jepaworld.models import SIGReg
+from jepaworld.models.step_metric import StepWhitening
 
 
 def _free_port() -> int:
@@ -44,3 +46,29 @@ def test_two_ranks_compute_the_global_batch_statistic(tmp_path):
     # A shard alone is a different statistic: pooling over ranks is what makes the two agree.
     torch.manual_seed(0)
     assert abs(SIGReg(64)(full[:128]).item() - single.item()) > 1e-3
+
+
+def _whitening_worker(rank: int, world: int, port: int, full: torch.Tensor, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        n = full.shape[0] // world
+        whitening = StepWhitening(full.shape[1], shrink=0.1)
+        whitening.update(full[rank * n : (rank + 1) * n])
+        torch.save(whitening.whitening, f"{out}/whitening{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_whiten_prediction_errors_by_the_global_batch(tmp_path):
+    """Each rank's running moment is the global batch's, so every rank weighs errors the same way."""
+    torch.manual_seed(2)
+    full = torch.randn(256, 8) * torch.linspace(0.05, 2.0, 8)
+    full[128:] *= 3  # the two shards differ: a shard's own whitening is not the global one
+    mp.spawn(_whitening_worker, args=(2, _free_port(), full, str(tmp_path)), nprocs=2, join=True)
+    got = [torch.load(tmp_path / f"whitening{rank}.pt") for rank in range(2)]
+    single, shard = StepWhitening(8, shrink=0.1), StepWhitening(8, shrink=0.1)
+    single.update(full)
+    shard.update(full[:128])
+    for whitening in got:
+        torch.testing.assert_close(whitening, single.whitening, rtol=1e-4, atol=1e-5)
+    assert (shard.whitening - single.whitening).abs().max() > 1e-2

@@ -17,7 +17,10 @@ from jepaworld.config import check, option
 from jepaworld.models.encoders import ENCODERS, Projector
 from jepaworld.models.predictors import PREDICTORS
 from jepaworld.models.sigreg import SIGReg
+from jepaworld.models.step_metric import StepWhitening
 from jepaworld.types import check_shape
+
+PREDICTION_METRICS = ("latent", "steps")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,14 @@ class ModelConfig:
         "once together with the K latents of the batches before (kept, no gradient): more samples, more power "
         "to see a quantity the latents leave out",
     )
+    prediction_metric: str = option(
+        "latent",
+        "distance the prediction error is measured in: latent (Euclidean) or steps (whitened by a running second "
+        "moment of one model step's latent change, so what moves only when pushed weighs as much as the agent)",
+    )
+    prediction_shrink: float = option(
+        0.1, "steps prediction metric: shrink its scales toward their mean (0 < s <= 1; 1 is the latent metric)"
+    )
     env_action_dim: int = option(2, "action size of the env, 0 for videos (filled from the data)", cli=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +75,11 @@ class ModelConfig:
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         check(self.env_action_dim >= 0, f"env_action_dim must be >= 0 (0: action-free), got {self.env_action_dim}")
         check(self.sigreg_weight >= 0, f"sigreg_weight must be >= 0, got {self.sigreg_weight}")
+        check(
+            self.prediction_metric in PREDICTION_METRICS,
+            f"prediction_metric must be one of {list(PREDICTION_METRICS)}, got {self.prediction_metric!r}",
+        )
+        check(0 < self.prediction_shrink <= 1, f"prediction_shrink must be in (0, 1], got {self.prediction_shrink}")
         check(self.sigreg_bank >= 0, f"sigreg_bank must be >= 0, got {self.sigreg_bank}")
         check(self.motion_sigreg_weight >= 0, f"motion_sigreg_weight must be >= 0, got {self.motion_sigreg_weight}")
         check(
@@ -106,6 +122,7 @@ class WorldModel(nn.Module):
         rollout_steps: int = 0,
         motion_sigreg_weight: float = 0.0,
         sigreg_bank: int = 0,
+        step_whitening: StepWhitening | None = None,
     ) -> None:
         super().__init__()
         self.encoder, self.projector, self.predictor = encoder, projector, predictor
@@ -113,6 +130,7 @@ class WorldModel(nn.Module):
         self.history, self.action_dim, self.sigreg_weight = history, action_dim, sigreg_weight
         self.rollout_steps, self.motion_sigreg_weight = rollout_steps, motion_sigreg_weight
         self.sigreg_bank = sigreg_bank
+        self.step_whitening = step_whitening  # None: the prediction error is Euclidean
         self._bank: torch.Tensor | None = None  # the latest sigreg_bank latents of earlier batches, detached
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
@@ -177,11 +195,15 @@ class WorldModel(nn.Module):
         """
         frames, actions = batch["frames"], batch["actions"]
         z = self.encode(frames)  # [B, T+1, D]
+        if self.step_whitening is not None and self.training:
+            self.step_whitening.update((z[:, 1:] - z[:, :-1]).detach().flatten(0, 1))
         pred = self.predict(z[:, :-1], actions)  # [B, T, D]
-        prediction = F.mse_loss(pred, z[:, 1:])
+        prediction = self._error(pred, z[:, 1:])
         regulariser = self._sigreg(z)
         loss = prediction + self.sigreg_weight * regulariser
         metrics = {"pred": prediction.item(), "sigreg": regulariser.item()}
+        if self.step_whitening is not None:  # the Euclidean error too, comparable with a latent-metric run's
+            metrics["pred_latent"] = F.mse_loss(pred, z[:, 1:]).item()
         if self.motion_sigreg_weight > 0:
             motion = self.regulariser((z - z.mean(1, keepdim=True)).transpose(0, 1))
             loss = loss + self.motion_sigreg_weight * motion
@@ -190,12 +212,18 @@ class WorldModel(nn.Module):
         if k > 0:
             c = z.shape[1] - k  # context frames; actions[:, c - 1 :] lead to the K imagined ones
             imagined = self.rollout(z[:, :c], actions[:, c - 1 :], past_actions=actions[:, : c - 1])
-            rollout = F.mse_loss(imagined, z[:, c:])
+            rollout = self._error(imagined, z[:, c:])
             loss = loss + rollout
             metrics["rollout"] = rollout.item()
         with torch.no_grad():
             z_std = z.flatten(0, 1).std(0).mean()
         return loss, {"loss": loss.item(), **metrics, "z_std": z_std.item()}
+
+    def _error(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean squared prediction error ``[B, T, D]`` x 2 -> scalar, in the steps metric where one is set."""
+        if self.step_whitening is None:
+            return F.mse_loss(pred, target)
+        return self.step_whitening(pred - target).pow(2).mean()
 
     def _sigreg(self, z: torch.Tensor) -> torch.Tensor:
         """SIGReg of latents ``[B, T, D]``: per time step over the batch, or (``sigreg_bank``) over all of
@@ -252,4 +280,7 @@ def build_world_model(config: ModelConfig) -> WorldModel:
         rollout_steps=config.rollout_steps,
         motion_sigreg_weight=config.motion_sigreg_weight,
         sigreg_bank=config.sigreg_bank,
+        step_whitening=(
+            StepWhitening(config.latent_dim, config.prediction_shrink) if config.prediction_metric == "steps" else None
+        ),
     )

@@ -113,7 +113,10 @@ def validate(
 #: The parts of ModelConfig that shape the encoder and projector: these must match to transfer them.
 ENCODER_FIELDS = ("encoder", "encoder_width", "image_size", "latent_dim")
 #: The parts of ModelConfig that only weigh the loss: a fine-tune (``--init-from``) may change these.
-LOSS_FIELDS = ("sigreg_weight", "sigreg_projections", "rollout_steps", "motion_sigreg_weight", "sigreg_bank")
+LOSS_FIELDS = (
+    *("sigreg_weight", "sigreg_projections", "rollout_steps", "motion_sigreg_weight", "sigreg_bank"),
+    *("prediction_metric", "prediction_shrink"),
+)
 
 
 def init_weights(model: WorldModel, config: ModelConfig, checkpoint: str, whole: bool = False) -> None:
