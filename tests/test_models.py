@@ -233,6 +233,23 @@ def test_step_whitening_gives_every_direction_of_change_the_same_weight():
         StepWhitening(4, shrink=0)
 
 
+def test_step_whitening_with_a_floor_weighs_up_the_slow_directions_and_keeps_the_fast_ones():
+    """floor=True (the slow metric): along each eigen-direction of one step's change the weight is the
+    steps metric's where that is above 1, else 1; so the fast directions keep their Euclidean length."""
+    torch.manual_seed(7)
+    scales = torch.tensor([3.0, 1.0, 0.1, 0.01])
+    basis = torch.linalg.qr(torch.randn(4, 4))[0]
+    deltas = (torch.randn(40000, 4) * scales) @ basis.T
+    steps, slow = StepWhitening(4, shrink=0.1), StepWhitening(4, shrink=0.1, floor=True)
+    steps.update(deltas)
+    slow.update(deltas)
+    gains = {name: (w(basis.T) ** 2).sum(1).sqrt() for name, w in (("steps", steps), ("slow", slow))}
+    assert gains["steps"][0] < 1 and gains["slow"][0] == pytest.approx(1.0, abs=0.02)  # the fast one: kept
+    torch.testing.assert_close(gains["slow"][2:], gains["steps"][2:])  # the slow ones: weighed up alike
+    assert (gains["slow"][2:] > 2).all()
+    torch.testing.assert_close(gains["slow"], gains["steps"].clamp(min=1.0), rtol=0.02, atol=0.02)
+
+
 def test_prediction_in_the_steps_metric_weighs_errors_by_the_running_whitening():
     """prediction_metric='steps': the prediction error is measured after the whitening, which training
     batches update and evaluation leaves alone; the Euclidean error is still reported as pred_latent."""
@@ -262,7 +279,10 @@ def test_prediction_in_the_steps_metric_weighs_errors_by_the_running_whitening()
     assert model.step_whitening.updates == 1
     torch.testing.assert_close(model.step_whitening.whitening, kept)
     assert "pred_latent" not in build_world_model(TINY_MODEL).loss(batch)[1]
-    with pytest.raises(ValueError, match=r"prediction_metric must be one of \['latent', 'steps'\], got 'pixels'"):
+    slow = build_world_model(dataclasses.replace(config, prediction_metric="slow"))
+    assert slow.step_whitening.floor and not model.step_whitening.floor
+    expected = r"prediction_metric must be one of \['latent', 'steps', 'slow'\], got 'pixels'"
+    with pytest.raises(ValueError, match=expected):
         dataclasses.replace(config, prediction_metric="pixels")
     with pytest.raises(ValueError, match=r"prediction_shrink must be in \(0, 1\], got 1.5"):
         dataclasses.replace(config, prediction_shrink=1.5)

@@ -10,6 +10,10 @@ mean), a slow quantity's error weighs as much as the agent's. This is the planne
 ``Sigma`` is a running average over batches, without gradient: the loss cannot shrink by moving it.
 ``W`` is scaled so that a change of average size keeps its length, so the loss keeps the Euclidean one's
 scale and SIGReg's weight means the same against it.
+
+``floor=True`` (the ``slow`` prediction metric) keeps every direction's weight at least 1: the slow
+directions are weighed up as in the steps metric, the fast ones (the agent's) keep their Euclidean
+weight, so what the agent does is not made cheaper to mispredict.
 """
 
 from __future__ import annotations
@@ -26,15 +30,16 @@ class StepWhitening(nn.Module):
     ``momentum``: weight of the old moment at each update (the first update takes the batch's as is).
     The moment is not saved in checkpoints: a resumed or fine-tuned run measures it anew from its first
     batch (a few hundred steps settle it at the default momentum).
+    ``floor``: no direction's weight below 1 (only the slow directions are weighed up).
     """
 
-    def __init__(self, latent_dim: int, shrink: float = 0.1, momentum: float = 0.99) -> None:
+    def __init__(self, latent_dim: int, shrink: float = 0.1, momentum: float = 0.99, floor: bool = False) -> None:
         super().__init__()
         if not 0 < shrink <= 1:
             raise ValueError(f"shrink must be in (0, 1], got {shrink}")
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.shrink, self.momentum = shrink, momentum
+        self.shrink, self.momentum, self.floor = shrink, momentum, floor
         self.register_buffer("moment", torch.zeros(latent_dim, latent_dim, dtype=torch.float64), persistent=False)
         self.register_buffer("whitening", torch.eye(latent_dim), persistent=False)
         self.updates = 0
@@ -59,7 +64,10 @@ class StepWhitening(nn.Module):
         if not mean > 0:  # nothing has moved yet (a frozen first batch): keep the Euclidean error
             return
         shrunk = (1 - self.shrink) * eigenvalues + self.shrink * mean
-        self.whitening.copy_((vectors * (mean / shrunk).sqrt()) @ vectors.T)
+        weights = (mean / shrunk).sqrt()
+        if self.floor:
+            weights = weights.clamp(min=1.0)
+        self.whitening.copy_((vectors * weights) @ vectors.T)
 
     def forward(self, error: torch.Tensor) -> torch.Tensor:
         return error @ self.whitening.to(error.dtype)

@@ -20,7 +20,7 @@ from jepaworld.models.sigreg import SIGReg
 from jepaworld.models.step_metric import StepWhitening
 from jepaworld.types import check_shape
 
-PREDICTION_METRICS = ("latent", "steps")
+PREDICTION_METRICS = ("latent", "steps", "slow")
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,11 @@ class ModelConfig:
     prediction_metric: str = option(
         "latent",
         "distance the prediction error is measured in: latent (Euclidean) or steps (whitened by a running second "
-        "moment of one model step's latent change, so what moves only when pushed weighs as much as the agent)",
+        "moment of one model step's latent change, so what moves only when pushed weighs as much as the agent) or "
+        "slow (the same, but no direction weighs less than in the latent metric: only the slow ones are weighed up)",
     )
     prediction_shrink: float = option(
-        0.1, "steps prediction metric: shrink its scales toward their mean (0 < s <= 1; 1 is the latent metric)"
+        0.1, "steps and slow prediction metrics: shrink the scales toward their mean (0 < s <= 1; 1: the latent metric)"
     )
     env_action_dim: int = option(2, "action size of the env, 0 for videos (filled from the data)", cli=False)
 
@@ -281,6 +282,8 @@ def build_world_model(config: ModelConfig) -> WorldModel:
         motion_sigreg_weight=config.motion_sigreg_weight,
         sigreg_bank=config.sigreg_bank,
         step_whitening=(
-            StepWhitening(config.latent_dim, config.prediction_shrink) if config.prediction_metric == "steps" else None
+            StepWhitening(config.latent_dim, config.prediction_shrink, floor=config.prediction_metric == "slow")
+            if config.prediction_metric in ("steps", "slow")
+            else None
         ),
     )
