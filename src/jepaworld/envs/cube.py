@@ -117,10 +117,15 @@ class CubePhysics:
 
     def rollout(self, start: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Full states ``[N, nstate]`` and env actions ``[N, T, 2]`` -> features after each action ``[N, T, 6]``."""
+        return self.features(self.rollout_states(start, actions))
+
+    def rollout_states(self, start: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Full states ``[N, nstate]`` and env actions ``[N, T, 2]`` -> poses after each action ``[N, T, 6]`` (the
+        env's ``state`` layout)."""
         control = np.repeat(self.max_speed * np.clip(np.asarray(actions, dtype=np.float64), -1, 1), self.substeps, 1)
         states, _ = self._rollout(self.model, self._data, np.asarray(start, dtype=np.float64), control)
         qpos = states[:, self.substeps - 1 :: self.substeps, 1 : 1 + self.model.nq]  # after time, per env step
-        return self.features(_pose(qpos))
+        return _pose(qpos)
 
 
 class CubeEnv(gym.Env):
@@ -236,9 +241,14 @@ class CubeEnv(gym.Env):
         return self._frame() if self.render_mode == "rgb_array" else None
 
     def goal_observation(self) -> np.ndarray:
-        """The frame of the goal pose (the simulator is put back afterwards)."""
+        """The frame of the goal pose."""
+        return self.render_state(self._goal)
+
+    def render_state(self, state: np.ndarray) -> np.ndarray:
+        """The frame of any pose ``[6]`` (``state``'s layout; the cube drawn upright) ``-> [size, size, 3]`` uint8;
+        the simulator is put back afterwards."""
         qpos, qvel, ctrl = self.data.qpos.copy(), self.data.qvel.copy(), self.data.ctrl.copy()
-        self._set(self._goal)
+        self._set(state)
         frame = self._frame()
         self.data.qpos[:], self.data.qvel[:], self.data.ctrl[:] = qpos, qvel, ctrl
         self._mujoco.mj_forward(self.model, self.data)

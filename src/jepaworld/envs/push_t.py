@@ -63,8 +63,13 @@ class PushTPhysics:
         return pose_features(state[..., :4], state[..., 4], self.position_scale, self.angle_scale)
 
     def rollout(self, start, actions) -> np.ndarray:
-        """Full states ``[N, 10]`` and env actions ``[N, T, 2]`` -> ``features`` after each action ``[N, T, 6]``:
-        each candidate replayed on one scratch table (the oracle planner's model)."""
+        """Full states ``[N, 10]`` and env actions ``[N, T, 2]`` -> ``features`` after each action ``[N, T, 6]``
+        (the oracle planner's model)."""
+        return self.features(self.rollout_states(start, actions))
+
+    def rollout_states(self, start, actions) -> np.ndarray:
+        """Full states ``[N, 10]`` and env actions ``[N, T, 2]`` -> poses after each action ``[N, T, 5]`` (the
+        env's ``state``): each candidate replayed on one scratch table."""
         start, actions = np.asarray(start, dtype=np.float64), np.asarray(actions, dtype=np.float64)
         table, poses = PushTTable(self), np.empty((*actions.shape[:2], 5))
         for n in range(len(actions)):
@@ -72,7 +77,7 @@ class PushTPhysics:
             for t, action in enumerate(actions[n]):
                 table.step(action)
                 poses[n, t] = table.state
-        return self.features(poses)
+        return poses
 
 
 class PushTTable:
@@ -253,7 +258,11 @@ class PushTEnv(gym.Env):
 
     def goal_observation(self) -> np.ndarray:
         """The frame of the goal state: agent and block where ``goal`` puts them."""
-        return render_push_t(self._goal, self.size)
+        return self.render_state(self._goal)
+
+    def render_state(self, state: np.ndarray) -> np.ndarray:
+        """The frame of any pose ``[5]`` (``state``'s layout) ``-> [size, size, 3]`` uint8; the env is untouched."""
+        return render_push_t(state, self.size)
 
     def _frame(self) -> np.ndarray:
         return render_push_t(self.state, self.size)

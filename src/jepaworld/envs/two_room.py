@@ -73,12 +73,15 @@ class TwoRoomPhysics:
         return xp.stack([nx, ny], -1)
 
     def rollout(self, pos, actions):
-        """Positions ``[N, 2]``, actions ``[N, H, 2]`` -> positions after each action ``[N, H, 2]``."""
+        """Positions ``[N, 2]``, actions ``[N, H, 2]`` -> positions after each action ``[N, H, 2]`` (the state
+        itself, so this is ``rollout_states`` too)."""
         out = []
         for h in range(actions.shape[1]):
             pos = self.step(pos, actions[:, h])
             out.append(pos)
         return _array_module(pos).stack(out, 1)
+
+    rollout_states = rollout
 
     def free(self, pos: np.ndarray) -> np.ndarray:
         """Whether each position ``[N, 2]`` is a legal agent position ``[N]`` (inside, not in the wall)."""
@@ -216,7 +219,11 @@ class TwoRoomEnv(gym.Env):
 
     def goal_observation(self) -> np.ndarray:
         """The frame the agent would see standing on the goal ``[64, 64, 3]`` uint8."""
-        return self.physics.render(self._goal[None])[0]
+        return self.render_state(self._goal)
+
+    def render_state(self, state: np.ndarray) -> np.ndarray:
+        """The frame of any agent position ``[2]`` (``state``'s layout) ``-> [64, 64, 3]`` uint8."""
+        return self.physics.render(np.asarray(state)[None])[0]
 
     @property
     def state(self) -> np.ndarray:

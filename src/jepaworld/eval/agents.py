@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from einops import repeat
+from einops import rearrange, repeat
 
 from jepaworld.data import EpisodeFile
 from jepaworld.eval.probe import encode_episodes
@@ -68,11 +68,10 @@ def model_functions(
     """
     device = torch.device(device)
     predictor = compiled_predictor(model, device) if compile else None
+    encode_frames = frames_encoder(model, device)
 
-    @torch.inference_mode()
     def encode(frame: np.ndarray) -> torch.Tensor:
-        obs = torch.as_tensor(np.ascontiguousarray(frame)).permute(2, 0, 1)[None, None].to(device)
-        return model.encode(obs)[0, 0].float().cpu()
+        return encode_frames(frame[None])[0]
 
     def rollout(z0: torch.Tensor, actions: torch.Tensor, past_actions: torch.Tensor | None = None) -> torch.Tensor:
         # No inference_mode here: the gradient planner differentiates through it; sampling planners
@@ -83,6 +82,18 @@ def model_functions(
         return model.rollout(z0.to(device), held, past, context, predictor).float().cpu()
 
     return (encode, rollout) if whitening is None else in_metric(encode, rollout, whitening)
+
+
+def frames_encoder(model: WorldModel, device: torch.device | str = "cpu") -> Callable[[np.ndarray], torch.Tensor]:
+    """``encode_frames(frames [N, H, W, 3] uint8) -> latents [N, D]`` (float32, on the CPU), in one batch."""
+    device = torch.device(device)
+
+    @torch.inference_mode()
+    def encode_frames(frames: np.ndarray) -> torch.Tensor:
+        obs = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None].to(device)
+        return model.encode(obs)[0].float().cpu()
+
+    return encode_frames
 
 
 def metric_whitening(
@@ -173,6 +184,44 @@ class OracleAgent(ModelAgent):
         return self.mpc.act(self._state_features(env.unwrapped.state))
 
 
+class SimulatorAgent(ModelAgent):
+    """The planner imagining with the true simulator and scoring with the world model's energy.
+
+    Each imagined state (``physics.rollout_states``) is drawn (``render_state``) and encoded
+    (``encode_frames``, as ``frames_encoder`` makes it), and the energy compares those latents with the goal
+    frame's, as the world-model agent's does (in the metric ``whitening`` where one is given). The world
+    model's row against this one is what its dynamics cost; this row against the oracle's, what its
+    latents cost as a measure of the goal.
+    """
+
+    def __init__(
+        self, planner, physics, render_state, encode_frames, frameskip, replan_every, blocks=False, whitening=None
+    ) -> None:
+        self._observe = getattr(physics, "observe", lambda env: env.state)
+        self._start = None
+
+        def encode(frame: np.ndarray) -> torch.Tensor:
+            return encode_frames(frame[None])[0]
+
+        def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            if blocks:  # [N, H, frameskip * A]: the env actions of each model step, one after another
+                env_actions = rearrange(actions, "n h (k a) -> n (h k) a", k=frameskip)
+            else:
+                env_actions = repeat(actions, "n h a -> n (h k) a", k=frameskip)
+            start = np.broadcast_to(np.asarray(self._start), (len(actions), *np.shape(self._start)))
+            states = physics.rollout_states(start, env_actions.numpy())[:, frameskip - 1 :: frameskip]  # [N, H, S]
+            frames = np.stack([render_state(state) for state in states.reshape(-1, states.shape[-1])])
+            return encode_frames(frames).view(*states.shape[:2], -1)  # [N, H, D]
+
+        if whitening is not None:
+            encode, rollout = in_metric(encode, rollout, whitening)
+        super().__init__(planner, encode, rollout, frameskip, replan_every, blocks=blocks)
+
+    def act(self, obs, env):
+        self._start = self._observe(env.unwrapped)
+        return self.mpc.act(obs)
+
+
 class RandomAgent:
     """Uniform random actions, seeded by the episode: the floor every learned agent must beat."""
 
@@ -200,6 +249,13 @@ class ScriptedAgent:
 def has_oracle(env) -> bool:
     """Whether the env exposes its simulator (``physics.rollout`` over ``state``) for the oracle planner."""
     return hasattr(getattr(env.unwrapped, "physics", None), "rollout") and hasattr(env.unwrapped, "state")
+
+
+def has_simulator_frames(env) -> bool:
+    """Whether the env's simulator rolls out states (``physics.rollout_states``) and the env draws any state
+    (``render_state``): what ``SimulatorAgent`` needs."""
+    unwrapped = env.unwrapped
+    return hasattr(getattr(unwrapped, "physics", None), "rollout_states") and hasattr(unwrapped, "render_state")
 
 
 def has_scripted_solver(env) -> bool:

@@ -27,8 +27,11 @@ from jepaworld.eval.agents import (
     OracleAgent,
     RandomAgent,
     ScriptedAgent,
+    SimulatorAgent,
+    frames_encoder,
     has_oracle,
     has_scripted_solver,
+    has_simulator_frames,
     metric_whitening,
     model_functions,
     planning_bounds,
@@ -89,6 +92,12 @@ class EvalConfig:
         False, "plan with a torch.compile'd predictor (faster back-to-back plans after a one-off compile)"
     )
     oracle: bool = option(True, "also run the oracle rows (planner on true state, scripted solver)")
+    oracle_dynamics: bool = option(
+        False,
+        "also run the row oracle_dynamics: the planner imagining with the true simulator, each imagined state "
+        "drawn and encoded, and scoring with the world model's energy. Between it and the world model lies what "
+        "the model's dynamics cost, between it and the oracle what its latents cost. Slow: it draws every candidate",
+    )
     gifs: int = option(0, "episodes saved as GIFs (goal beside the agent)")
     out: str = option("runs/two-room/eval", "directory for results.json, results.md and GIFs")
     device: str = option("auto", "torch device for the model")
@@ -210,6 +219,11 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
             f"{env_id} has actions of size {env.action_space.shape[0]}, the checkpoint {info.path} was trained "
             f"with size {info.model.env_action_dim}"
         )
+    if config.oracle_dynamics and not has_simulator_frames(env):
+        raise ValueError(
+            f"--oracle-dynamics needs an env whose simulator rolls out states (physics.rollout_states) and that "
+            f"draws any state (render_state), as jepaworld's TwoRoom, PushT and Cube do; {env_id} does not"
+        )
     task = make_goal_task(env, config.goal_offset, config.state_key, config.success_radius, CollectConfig().momentum)
     low, high = env.action_space.low, env.action_space.high
     block_low, block_high = planning_bounds(low, high, frameskip, config.plan_blocks)
@@ -254,6 +268,24 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
                 build_planner(planner_config, low, high, seed=planner_seed), physics, frameskip, config.replan_every
             ),
         )
+    if config.oracle_dynamics:
+        records["oracle_dynamics"] = _run_agent(
+            "oracle_dynamics",
+            env,
+            seeds,
+            config,
+            task,
+            lambda: SimulatorAgent(
+                build_planner(planner_config, block_low, block_high, seed=planner_seed),
+                env.unwrapped.physics,
+                env.unwrapped.render_state,
+                frames_encoder(model, device),
+                frameskip,
+                config.replan_every,
+                config.plan_blocks,
+                whitening,
+            ),
+        )
     if config.oracle and has_scripted_solver(env):
         records["oracle_scripted"] = _run_agent("oracle_scripted", env, seeds, config, task, ScriptedAgent)
     records["random"] = _run_agent("random", env, seeds, config, task, RandomAgent)
@@ -279,6 +311,9 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         "train_steps": info.step,
         "oracle_success_rate": by_name["oracle_planner"]["success_rate"] if "oracle_planner" in by_name else None,
         "scripted_success_rate": by_name["oracle_scripted"]["success_rate"] if "oracle_scripted" in by_name else None,
+        "oracle_dynamics_success_rate": (
+            by_name["oracle_dynamics"]["success_rate"] if "oracle_dynamics" in by_name else None
+        ),
         "random_success_rate": by_name["random"]["success_rate"],
         "checkpoint": str(info.path),
         "device": str(device),
