@@ -209,7 +209,8 @@ class SimulatorAgent(ModelAgent):
             else:
                 env_actions = repeat(actions, "n h a -> n (h k) a", k=frameskip)
             start = np.broadcast_to(np.asarray(self._start), (len(actions), *np.shape(self._start)))
-            states = physics.rollout_states(start, env_actions.numpy())[:, frameskip - 1 :: frameskip]  # [N, H, S]
+            states = physics.rollout_states(start, env_actions.cpu().numpy())
+            states = states[:, frameskip - 1 :: frameskip]  # [N, H, S]: after each model step
             frames = np.stack([render_state(state) for state in states.reshape(-1, states.shape[-1])])
             return encode_frames(frames).view(*states.shape[:2], -1)  # [N, H, D]
 
