@@ -51,11 +51,12 @@ BIG_PREDICTOR_TRAIN = (
 )
 
 
-def planner_rounds(first: tuple, later: tuple, rounds: int) -> list[dict]:
+def planner_rounds(first: tuple, later: tuple, rounds: int, model: tuple = ()) -> list[dict]:
     """Planner rounds (``planner_round``): round 1 plans with ``first``, fine-tunes 4000 steps; round r > 1
-    plans with ``later`` on seed 14 + r, fine-tunes 2000. The data once, each round's episodes twice."""
-    first_tune = (*PLANNER_FINE_TUNE, "--cache-mb", "4096")
-    later_tune = (*PLANNER_FINE_TUNE[2:], "--steps", "2000", "--cache-mb", "6144")
+    plans with ``later`` on seed 14 + r, fine-tunes 2000. The data once, each round's episodes twice.
+    ``model``: the architecture's train options (a fine-tune must name the checkpoint's)."""
+    first_tune = (*PLANNER_FINE_TUNE, "--cache-mb", "4096", *model)
+    later_tune = (*PLANNER_FINE_TUNE[2:], "--steps", "2000", "--cache-mb", "6144", *model)
     return [
         {
             "collect": [*(first if r == 1 else later), "--seed", str(14 + r)],
@@ -99,6 +100,14 @@ RECIPES = {
         "collect": [*PUSH_T_COLLECT],
         "train": ["--steps", "8000", *BIG_PREDICTOR_TRAIN],
         "resume": ["--steps", "14000", *BIG_PREDICTOR_TRAIN],
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
+    },
+    # push-t-big-predictor, then push-t-planner-steps' rounds (three), each fine-tune with the big predictor.
+    "push-t-big-predictor-planner": {
+        "collect": [*PUSH_T_COLLECT, "--workers", "2"],
+        "train": ["--steps", "8000", *BIG_PREDICTOR_TRAIN],
+        "resume": ["--steps", "14000", *BIG_PREDICTOR_TRAIN],
+        "planner": planner_rounds(PUSH_T_PLANNED_STEPS, PUSH_T_PLANNED_STEPS, 3, BIG_PREDICTOR_TRAIN[4:]),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
     # The GPU recipes (one H100). cube-gpu is the CPU recipe on the GPU. The wide ones: a wider encoder and

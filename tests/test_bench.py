@@ -108,14 +108,22 @@ def _worlds():
 
 
 def test_every_world_recipe_is_a_valid_sequence_of_cli_commands():
-    """The recipes (bench/worlds.py) run for hours; each of their commands is checked by the CLI's own parser."""
+    """The recipes (bench/worlds.py) run for hours; each of their commands is checked by the CLI's own parser,
+    and each fine-tune (``--init-from``) names the architecture of the run it starts from."""
+    import dataclasses
+
     from jepaworld.cli.main import build_parser
+    from jepaworld.models.world_model import ModelConfig
+    from jepaworld.train.trainer import LOSS_FIELDS
+
+    shape = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in LOSS_FIELDS]
 
     parser = build_parser()
     worlds = _worlds()
     for name, recipe in worlds.RECIPES.items():
         parser.parse_args(["collect", *recipe["collect"], "--out", "d.h5"])
-        parser.parse_args(["train", "--data", "d.h5", "--out", "run", *recipe["train"]])
+        trained = parser.parse_args(["train", "--data", "d.h5", "--out", "run", *recipe["train"]])
+        architecture = {k: getattr(trained, k) for k in shape if hasattr(trained, k)}
         if "resume" in recipe:
             parser.parse_args(["train", "--data", "d.h5", "--out", "run", "--resume", *recipe["resume"]])
         sources = ["d.h5"]
@@ -127,6 +135,7 @@ def test_every_world_recipe_is_a_valid_sequence_of_cli_commands():
             sources.append(f"planned{number}.h5")
             assert len(stage["repeat"]) == len(sources), f"{name} round {number}: one count per file merged"
             parser.parse_args(["data", "merge", *sources, "--repeat", *stage["repeat"], "--out", "m.h5"])
-            parser.parse_args(["train", "--data", "m.h5", "--out", "ft", "--init-from", "run", *stage["train"]])
+            tuned = parser.parse_args(["train", "--data", "m.h5", "--out", "ft", "--init-from", "run", *stage["train"]])
+            assert {k: getattr(tuned, k) for k in architecture} == architecture, f"{name} round {number}"
         evaluation = parser.parse_args(["eval", "--checkpoint", "run", *worlds.with_data(recipe["eval"], "d.h5")])
         assert evaluation.metric_data in ("", "d.h5"), name
