@@ -102,12 +102,12 @@ RECIPES = {
         "resume": ["--steps", "14000", *BIG_PREDICTOR_TRAIN],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
-    # push-t-big-predictor, then push-t-planner-steps' rounds (one so far), each fine-tune with the big predictor.
+    # push-t-big-predictor, then push-t-planner-steps' rounds (two), each fine-tune with the big predictor.
     "push-t-big-predictor-planner": {
         "collect": [*PUSH_T_COLLECT, "--workers", "2"],
         "train": ["--steps", "8000", *BIG_PREDICTOR_TRAIN],
         "resume": ["--steps", "14000", *BIG_PREDICTOR_TRAIN],
-        "planner": planner_rounds(PUSH_T_PLANNED_STEPS, PUSH_T_PLANNED_STEPS, 1, BIG_PREDICTOR_TRAIN[4:]),
+        "planner": planner_rounds(PUSH_T_PLANNED_STEPS, PUSH_T_PLANNED_STEPS, 2, BIG_PREDICTOR_TRAIN[4:]),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
     # The GPU recipes (one H100). cube-gpu is the CPU recipe on the GPU. The wide ones: a wider encoder and
