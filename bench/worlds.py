@@ -39,16 +39,8 @@ GPU_EVAL = ("--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--
 DATA = "{data}"  # in a recipe's arguments: its data file (the steps metric is measured on it)
 IN_STEPS_METRIC = ("--metric", "steps", "--metric-data", DATA)
 PUSH_T_PLANNED_STEPS = (*PUSH_T_PLANNED, "--workers", "2", *IN_STEPS_METRIC)
-BIG_PREDICTOR_TRAIN = (
-    "--batch-size",
-    "64",
-    "--checkpoint-every",
-    "1000",
-    "--predictor-width",
-    "256",
-    "--predictor-depth",
-    "4",
-)
+BIG_PREDICTOR = ("--predictor-width", "256", "--predictor-depth", "4")  # 256 x 4 blocks (the default: 128 x 2)
+BIG_PREDICTOR_TRAIN = ("--batch-size", "64", "--checkpoint-every", "1000", *BIG_PREDICTOR)
 
 
 def planner_rounds(first: tuple, later: tuple, rounds: int, model: tuple = ()) -> list[dict]:
@@ -107,7 +99,7 @@ RECIPES = {
         "collect": [*PUSH_T_COLLECT, "--workers", "2"],
         "train": ["--steps", "8000", *BIG_PREDICTOR_TRAIN],
         "resume": ["--steps", "14000", *BIG_PREDICTOR_TRAIN],
-        "planner": planner_rounds(PUSH_T_PLANNED_STEPS, PUSH_T_PLANNED_STEPS, 2, BIG_PREDICTOR_TRAIN[4:]),
+        "planner": planner_rounds(PUSH_T_PLANNED_STEPS, PUSH_T_PLANNED_STEPS, 2, BIG_PREDICTOR),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
     # The GPU recipes (one H100). cube-gpu is the CPU recipe on the GPU. The wide ones: a wider encoder and
