@@ -76,6 +76,26 @@ def test_angles_are_probed_as_cos_and_sin_which_do_not_wrap():
         angles_as_cos_sin([state], ["joint", "x"], ("yaw",))
 
 
+def test_a_symmetric_objects_angle_is_also_probed_at_its_order():
+    # Latents that see a square's outline and not its marking hold 4 x its angle: the full angle's cos and
+    # sin cannot be read off them, the symmetry's columns can.
+    rng = np.random.default_rng(0)
+    yaw = rng.uniform(-np.pi, np.pi, 2000)
+    z = np.stack([np.cos(4 * yaw), np.sin(4 * yaw), rng.normal(size=2000)], 1)
+    (expanded,), names = angles_as_cos_sin([yaw[:, None]], ["yaw"], ("yaw",), {"yaw": 4})
+    assert names == ["yaw_cos", "yaw_sin", "yaw_cos4", "yaw_sin4"]
+    r2 = r2_scores(fit_linear(z[:1500], expanded[:1500], 1e-3)(z[1500:]), expanded[1500:])
+    assert r2[:2].max() < 0.05 and r2[2:].min() > 0.99
+    with pytest.raises(ValueError, match=r"--symmetry \['x'\]: not angles of this file's state; its angles are"):
+        angles_as_cos_sin([np.zeros((3, 2))], ["yaw", "x"], ("yaw",), {"x": 4})
+
+
+@pytest.mark.parametrize("pair", ["cube_yaw", "cube_yaw=1", "cube_yaw=four", "=4"])
+def test_probe_symmetry_must_be_name_equals_order(pair):
+    with pytest.raises(ValueError, match=f"--symmetry: expected NAME=K with a whole K >= 2 .*got '{pair}'"):
+        ProbeConfig(checkpoint="run", data="data.h5", symmetry=(pair,))
+
+
 def test_probe_on_a_trained_checkpoint(served_checkpoint, tmp_path):
     # Fresh episodes (another seed), long enough to cover the arena: a probe must not extrapolate.
     data = collect(CollectConfig(episodes=24, steps=100, seed=7, out=str(tmp_path / "probe.h5"), progress=False))

@@ -41,6 +41,11 @@ class ProbeConfig:
     angles: tuple[str, ...] = option(
         (), "state quantities that are angles (radians), probed as cos and sin; default: those the file names"
     )
+    symmetry: tuple[str, ...] = option(
+        (),
+        "NAME=K: an angle of an object that looks the same after 1/K of a turn (Cube's yaw, its marker aside: 4);"
+        " also probed as cos and sin of K times the angle",
+    )
     ridge: float = option(1e-3, "ridge penalty of the linear probe (on standardised latents)")
     mlp_steps: int = option(1500, "optimizer steps of the MLP probe (0: linear only)")
     supervised_steps: int = option(
@@ -58,6 +63,18 @@ class ProbeConfig:
             self.ridge >= 0 and self.mlp_steps >= 0 and self.supervised_steps >= 0,
             "ridge, mlp_steps and supervised_steps must be >= 0",
         )
+        symmetry_orders(self.symmetry)  # a clear error on a malformed NAME=K
+
+
+def symmetry_orders(pairs: tuple[str, ...]) -> dict[str, int]:
+    """``("cube_yaw=4",)`` -> ``{"cube_yaw": 4}``."""
+    orders = {}
+    for pair in pairs:
+        name, _, order = pair.partition("=")
+        if not name or not order.isdigit() or int(order) < 2:
+            raise ValueError(f"--symmetry: expected NAME=K with a whole K >= 2 (such as cube_yaw=4), got {pair!r}")
+        orders[name] = int(order)
+    return orders
 
 
 @torch.inference_mode()
@@ -172,21 +189,36 @@ def state_names(episodes: EpisodeFile, size: int) -> list[str]:
     return list(names) if names and len(names) == size else [f"state_{i}" for i in range(size)]
 
 
-def angles_as_cos_sin(states: list[np.ndarray], names: list[str], angles) -> tuple[list[np.ndarray], list[str]]:
-    """Each angle column (radians) of every ``[L, S]`` state becomes two, ``NAME_cos`` and ``NAME_sin``."""
+def angles_as_cos_sin(
+    states: list[np.ndarray], names: list[str], angles, symmetry: dict[str, int] | None = None
+) -> tuple[list[np.ndarray], list[str]]:
+    """Each angle column (radians) of every ``[L, S]`` state becomes two, ``NAME_cos`` and ``NAME_sin``; an
+    angle with a symmetry of order K (``symmetry``) two more, ``NAME_cosK`` and ``NAME_sinK`` of K times it:
+    what latents that see the object's shape and not its marking can hold."""
+    symmetry = symmetry or {}
     unknown = sorted(set(angles) - set(names))
     if unknown:
         raise ValueError(f"--angles {unknown}: not quantities of this file's state; it has {names}")
-    columns = [[f"{n}_cos", f"{n}_sin"] if n in angles else [n] for n in names]
+    not_angles = sorted(set(symmetry) - set(angles))
+    if not_angles:
+        raise ValueError(f"--symmetry {not_angles}: not angles of this file's state; its angles are {list(angles)}")
+    orders = {n: (1, symmetry[n]) if n in symmetry else (1,) for n in angles}
+
+    def columns(n: str) -> list[str]:
+        if n not in angles:
+            return [n]
+        return [f"{n}_{f}{'' if k == 1 else k}" for k in orders[n] for f in ("cos", "sin")]
 
     def expand(state: np.ndarray) -> np.ndarray:
         parts = [
-            np.stack([np.cos(state[:, i]), np.sin(state[:, i])], 1) if n in angles else state[:, i : i + 1]
+            np.stack([f(k * state[:, i]) for k in orders[n] for f in (np.cos, np.sin)], 1)
+            if n in angles
+            else state[:, i : i + 1]
             for i, n in enumerate(names)
         ]
         return np.concatenate(parts, axis=1)
 
-    return [expand(s) for s in states], [c for group in columns for c in group]
+    return [expand(s) for s in states], [c for n in names for c in columns(n)]
 
 
 def probe(config: ProbeConfig) -> dict:
@@ -211,8 +243,9 @@ def probe(config: ProbeConfig) -> dict:
         states = {
             split: [episodes.episode(int(e))["state"] for e in idx] for split, idx in (("fit", fit), ("test", test))
         }
-        states["fit"], quantities = angles_as_cos_sin(states["fit"], names, angles)  # checks --angles first
-        states["test"], _ = angles_as_cos_sin(states["test"], names, angles)
+        orders = symmetry_orders(config.symmetry)
+        states["fit"], quantities = angles_as_cos_sin(states["fit"], names, angles, orders)  # checks them first
+        states["test"], _ = angles_as_cos_sin(states["test"], names, angles, orders)
         names = quantities
         latents = {
             split: encode_episodes(model, episodes, idx, device) for split, idx in (("fit", fit), ("test", test))
