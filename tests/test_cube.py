@@ -1,5 +1,7 @@
 """The 3-D task: a cube pushed on a table, seen in perspective (MuJoCo)."""
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -142,3 +144,16 @@ def test_a_half_turn_of_the_cube_shows_in_its_top_marker(env_id, marker, at_leas
     cube.close()
     with pytest.raises(ValueError, match=r"Cube marker must be one of \['half', 'stripe'\], got 'arrow'"):
         gym.make(CUBE_ID, marker="arrow")
+
+
+def test_cube_v0_made_through_jepaworld_shows_no_out_of_date_warning():
+    """The README's Cube recipes name Cube-v0 on purpose (their figures were measured on it): making it
+    through jepaworld does not tell the user to upgrade. Gymnasium's own make still does."""
+    from jepaworld.envs.adapter import load_env
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_env(CUBE_V0_ID).close()
+    assert not [w for w in caught if "out of date" in str(w.message)]
+    with pytest.warns(DeprecationWarning, match="jepaworld/Cube-v0 is out of date"):
+        gym.make(CUBE_V0_ID).close()

@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,15 @@ def _accepts(cls: type, name: str) -> bool:
 
 def load_env(spec: str, max_episode_steps: int | None = None, **kwargs: Any) -> gym.Env:
     """The env ``spec`` names, made to render ``rgb_array`` frames (not yet wrapped)."""
-    import jepaworld.envs  # noqa: F401
+    from jepaworld.envs import KEPT_VERSIONS
 
     kwargs.setdefault("render_mode", "rgb_array")
     try:
         if spec in gym.registry:
-            return gym.make(spec, max_episode_steps=max_episode_steps, **kwargs)
+            with warnings.catch_warnings():
+                if spec in KEPT_VERSIONS:
+                    warnings.filterwarnings("ignore", ".*is out of date", DeprecationWarning)
+                return gym.make(spec, max_episode_steps=max_episode_steps, **kwargs)
         if ":" not in spec:
             raise EnvError(f"unknown environment {spec!r}; expected {_registered_hint()}")
         cls = _load_class(spec)
