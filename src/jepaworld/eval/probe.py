@@ -205,14 +205,14 @@ def angles_as_cos_sin(
     orders = {n: (1, symmetry[n]) if n in symmetry else (1,) for n in angles}
 
     def columns(n: str) -> list[str]:
-        if n not in angles:
+        if n not in orders:
             return [n]
         return [f"{n}_{f}{'' if k == 1 else k}" for k in orders[n] for f in ("cos", "sin")]
 
     def expand(state: np.ndarray) -> np.ndarray:
         parts = [
             np.stack([f(k * state[:, i]) for k in orders[n] for f in (np.cos, np.sin)], 1)
-            if n in angles
+            if n in orders
             else state[:, i : i + 1]
             for i, n in enumerate(names)
         ]
