@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from jepaworld.data import CollectConfig, collect
 from jepaworld.models import build_world_model
 from jepaworld.train import CheckpointInfo, TrainConfig, load_checkpoint, save_checkpoint, train
 
@@ -184,3 +185,17 @@ def test_init_encoder_refuses_an_encoder_of_another_shape(tiny_data, tmp_path):
     train(other, dataclasses.replace(TINY_MODEL, predictor_width=64))
     _, info = load_checkpoint(tmp_path / "other")
     assert info.step == 2 and info.model.predictor_width == 64
+
+
+def test_frames_of_another_size_than_the_model_reads_are_a_clear_error(tiny_data, tmp_path):
+    small = dataclasses.replace(TINY_MODEL, image_size=32)
+    cfg = TrainConfig(data=tiny_data, out=str(tmp_path / "run"), steps=2, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match=r"expected frames of 32 x 32 x 3 .* got 64 x 64 x 3; pass --image-size 64"):
+        train(cfg, small)
+    assert not (tmp_path / "run").exists()
+    # Resuming a 64-pixel run on 32-pixel frames is refused too, and the run is left as it was.
+    train(cfg, TINY_MODEL)
+    data32 = collect(CollectConfig(episodes=2, steps=10, image_size=32, out=str(tmp_path / "d32.h5"), progress=False))
+    with pytest.raises(ValueError, match=r"got 32 x 32 x 3; the run in .*run reads 64-pixel frames"):
+        train(dataclasses.replace(cfg, data=str(data32), steps=4, resume=True), TINY_MODEL)
+    assert load_checkpoint(tmp_path / "run")[1].step == 2

@@ -159,6 +159,15 @@ def keep_init(cfg: TrainConfig, stored: dict, out: Path) -> TrainConfig:
     return dataclasses.replace(cfg, **{f: stored.get(f, "") for f in INIT_FIELDS})
 
 
+def check_frames(data: str, frame_shape: tuple, size: int, advice: str) -> None:
+    """The data's frames must be what the model reads, ``[size, size, 3]``; else a clear error ending in ``advice``."""
+    if frame_shape != (size, size, 3):
+        got = " x ".join(map(str, frame_shape))
+        raise ValueError(
+            f"{data}: expected frames of {size} x {size} x 3 (the model's --image-size), got {got}; {advice}"
+        )
+
+
 def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     """Train (or resume) a run -> the path of its final checkpoint."""
     cfg = train_config
@@ -171,6 +180,7 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
         env_id, action_dim, num_episodes = episodes.env_id, episodes.action_dim, episodes.num_episodes
         low, high = episodes.action_low.tolist(), episodes.action_high.tolist()
         data_extra = episodes.metadata["extra"]
+        frame_shape = tuple(episodes.frame_shape)
 
     if resuming:
         model, info = load_checkpoint(out, device)
@@ -182,9 +192,15 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
                 f"{cfg.data}: actions of size {action_dim}, but the run in {out} was trained on "
                 f"actions of size {model_config.env_action_dim}"
             )
+        advice = f"the run in {out} reads {model_config.image_size}-pixel frames: resume it on such data"
+        check_frames(cfg.data, frame_shape, model_config.image_size, advice)
     else:
         torch.manual_seed(cfg.seed)
         model_config = dataclasses.replace(model_config, env_action_dim=action_dim)
+        size = model_config.image_size
+        check_frames(
+            cfg.data, frame_shape, size, f"pass --image-size {frame_shape[0]}, or collect with --image-size {size}"
+        )
         model = build_world_model(model_config)
         if cfg.init_encoder or cfg.init_from:
             init_weights(model, model_config, cfg.init_encoder or cfg.init_from, whole=bool(cfg.init_from))
