@@ -171,6 +171,13 @@ RECIPES = {
         "planner": planner_rounds(CUBE_PLANNED_STEPS, CUBE_PLANNED_STEPS, 2),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
+    # The cube-planner-steps recipe's first stage with push-t-big-predictor's predictor (256 x 4 blocks): on Cube it
+    # scores no higher (60.0% against 65.0% on block 0, 54.0% against 54.5% on 200 other pairs), 4 times slower.
+    "cube-big-predictor": {
+        "collect": [*CUBE_3000],
+        "train": [*CUBE_TRAIN, "--cache-mb", "4096", *BIG_PREDICTOR],
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
+    },
     "cube": {
         # 3000 episodes (was 1500: 59.0%), then on to 18000 steps (--resume): a second, shorter cosine cycle.
         "collect": [*CUBE_3000],
