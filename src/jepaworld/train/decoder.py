@@ -27,7 +27,7 @@ from jepaworld.config import check, option, to_dict
 from jepaworld.data import EpisodeFile
 from jepaworld.models.decoder import FrameDecoder
 from jepaworld.train.checkpoint import load_checkpoint, resolve_checkpoint
-from jepaworld.train.trainer import resolve_device
+from jepaworld.train.trainer import check_frames, resolve_device
 
 DECODER_FORMAT = "jepaworld-decoder"
 DECODER_DIR = "decoder"
@@ -101,8 +101,7 @@ def train_decoder(config: DecoderConfig) -> dict[str, Any]:
     torch.manual_seed(config.seed)
     with EpisodeFile(data_path) as data:
         size = info.model.image_size
-        if tuple(data.frame_shape) != (size, size, 3):
-            raise ValueError(f"{data_path}: frames are {list(data.frame_shape)}, the model reads [{size}, {size}, 3]")
+        check_frames(data_path, tuple(data.frame_shape), size, f"give {size}-pixel frames with --data")
         frames = _frames(data, config.max_frames, rng)
     latents = _encode(model, frames, device)  # [N, D]
     targets = torch.from_numpy(frames).permute(0, 3, 1, 2)  # [N, 3, S, S] uint8, moved per batch
