@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -16,6 +17,8 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 TINY_MODEL = ModelConfig(
     encoder_width=8, predictor_width=32, latent_dim=16, history=2, frameskip=2, sigreg_projections=32
 )
+#: The same with patch latents: a 4 x 4 grid of 4 channels, imagined by the conv predictor.
+PATCH_MODEL = dataclasses.replace(TINY_MODEL, predictor="conv", latent_grid=4, latent_dim=64)
 
 
 @pytest.fixture(scope="session")

@@ -15,20 +15,21 @@ from jepaworld.data import CollectConfig, collect
 from jepaworld.models import build_world_model
 from jepaworld.train import CheckpointInfo, TrainConfig, load_checkpoint, save_checkpoint, train
 
-from .conftest import TINY_MODEL
+from .conftest import PATCH_MODEL, TINY_MODEL
 
 
-def test_save_load_gives_identical_outputs(tmp_path):
+@pytest.mark.parametrize("config", [TINY_MODEL, PATCH_MODEL], ids=["vector", "patches"])
+def test_save_load_gives_identical_outputs(config, tmp_path):
     torch.manual_seed(0)
-    model = build_world_model(TINY_MODEL).eval()
+    model = build_world_model(config).eval()
     info = CheckpointInfo(
-        path=tmp_path, model=TINY_MODEL, env_id="jepaworld/TwoRoom-v0", action_low=[-1, -1], action_high=[1, 1], step=7
+        path=tmp_path, model=config, env_id="jepaworld/TwoRoom-v0", action_low=[-1, -1], action_high=[1, 1], step=7
     )
     path = save_checkpoint(tmp_path, model, info)
     loaded, loaded_info = load_checkpoint(tmp_path)  # a run directory resolves to its latest checkpoint
-    assert loaded_info.path == path and loaded_info.step == 7 and loaded_info.model == TINY_MODEL
+    assert loaded_info.path == path and loaded_info.step == 7 and loaded_info.model == config
     frames = torch.randint(0, 255, (2, 3, 3, 64, 64), dtype=torch.uint8)
-    actions = torch.randn(2, 4, TINY_MODEL.action_dim)
+    actions = torch.randn(2, 4, config.action_dim)
     with torch.no_grad():
         z, z2 = model.encode(frames), loaded.encode(frames)
         assert torch.equal(z, z2)

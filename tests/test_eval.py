@@ -11,7 +11,7 @@ from jepaworld.eval.protocol import run_episode
 from jepaworld.models import build_world_model
 from jepaworld.planning import PLANNERS, PlannerConfig, build_planner
 
-from .conftest import TINY_MODEL
+from .conftest import PATCH_MODEL, TINY_MODEL
 
 
 def test_wilson_interval_known_values():
@@ -34,19 +34,20 @@ def test_eval_config_rejects_bad_values():
         EvalConfig(seed=-1)
 
 
-def test_compiled_planning_rollout_matches_eager_and_planners_run_on_it():
+@pytest.mark.parametrize("model_config", [TINY_MODEL, PATCH_MODEL], ids=["vector", "patches"])
+def test_compiled_planning_rollout_matches_eager_and_planners_run_on_it(model_config):
     torch.manual_seed(0)
-    model = build_world_model(TINY_MODEL).eval()
+    model = build_world_model(model_config).eval()
     for p in model.predictor.parameters():  # adaLN-zero starts as the identity: make the predictor matter
         torch.nn.init.normal_(p, std=0.2)
-    _, eager = model_functions(model, TINY_MODEL.frameskip, context=1)
-    _, compiled = model_functions(model, TINY_MODEL.frameskip, context=1, compile=True)
-    z0, actions = torch.randn(1, TINY_MODEL.latent_dim).expand(6, -1), torch.rand(6, 4, 2) * 2 - 1
+    _, eager = model_functions(model, model_config.frameskip, context=1)
+    _, compiled = model_functions(model, model_config.frameskip, context=1, compile=True)
+    z0, actions = torch.randn(1, model_config.latent_dim).expand(6, -1), torch.rand(6, 4, 2) * 2 - 1
     with torch.inference_mode():
         torch.testing.assert_close(compiled(z0, actions), eager(z0, actions), atol=1e-4, rtol=1e-4)
     for name in PLANNERS.names():  # inference mode, a batch of one (MPPI's mean), gradients (gradient planner)
         config = PlannerConfig(planner=name, horizon=4, samples=16, iterations=3, elites=4, icem_keep_elites=2)
-        result = build_planner(config, [-1, -1], [1, 1]).plan(z0[0], torch.randn(TINY_MODEL.latent_dim), compiled)
+        result = build_planner(config, [-1, -1], [1, 1]).plan(z0[0], torch.randn(model_config.latent_dim), compiled)
         assert result.actions.shape == (4, 2) and torch.isfinite(result.actions).all()
 
 

@@ -23,7 +23,8 @@ def test_every_encoder_maps_frames_to_one_vector(name, dtype):
 @pytest.mark.parametrize("name", PREDICTORS.names())
 def test_every_predictor_is_causal_with_right_shape(name):
     torch.manual_seed(0)
-    predictor = PREDICTORS.build(name, latent_dim=16, action_dim=4, max_history=4, width=32, depth=2)
+    grid = {"grid": 2} if name == "conv" else {}  # patch latents: 2 x 2 cells of 4 channels
+    predictor = PREDICTORS.build(name, latent_dim=16, action_dim=4, max_history=4, width=32, depth=2, **grid)
     # Non-zero adaLN modulation so actions and history matter.
     for p in predictor.parameters():
         torch.nn.init.normal_(p, std=0.2)
@@ -36,11 +37,17 @@ def test_every_predictor_is_causal_with_right_shape(name):
     assert not torch.allclose(predictor(z, a2)[:, 3], out[:, 3])  # the action matters
 
 
-@pytest.mark.parametrize("encoder", ENCODERS.names())
-@pytest.mark.parametrize("predictor", PREDICTORS.names())
+PATCH_LATENTS = {"latent_grid": 4, "latent_dim": 64}  # a 4 x 4 grid of 4 channels
+
+
+@pytest.mark.parametrize(
+    ("encoder", "predictor"),
+    [(e, p) for e in ENCODERS.names() for p in PREDICTORS.names() if p != "conv"] + [("cnn", "conv")],
+)
 def test_world_model_contract(encoder, predictor):
+    grid = PATCH_LATENTS if predictor == "conv" else {}
     cfg = dataclasses.replace(
-        TINY_MODEL, encoder=encoder, predictor=predictor, encoder_width=8 if encoder == "cnn" else 32
+        TINY_MODEL, encoder=encoder, predictor=predictor, encoder_width=8 if encoder == "cnn" else 32, **grid
     )
     model = build_world_model(cfg)
     frames = torch.randint(0, 255, (4, cfg.history + 1, 3, 64, 64), dtype=torch.uint8)
@@ -127,6 +134,32 @@ def test_rollout_loss_scores_open_loop_predictions():
     assert "rollout" not in build_world_model(TINY_MODEL).loss(one_step)[1]
     with pytest.raises(ValueError, match=r"rollout_steps must be in \[0, history - 1 = 3\], got 4"):
         dataclasses.replace(config, rollout_steps=4)
+
+
+def test_patch_latents_keep_each_cell_apart():
+    """With --latent-grid G the latent is a G x G grid (channel-major): a change in one corner of the frame
+    moves that corner's cells and not the far ones."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TINY_MODEL, predictor="conv", latent_grid=8, latent_dim=8 * 8 * 4)
+    model = build_world_model(cfg).eval()
+    frames = torch.randint(0, 255, (1, 1, 3, 64, 64), dtype=torch.uint8)
+    moved = frames.clone()
+    moved[..., :8, :8] = 255 - moved[..., :8, :8]  # the top-left cell only
+    changed = (model.encode(frames) - model.encode(moved)).abs().view(4, 8, 8).sum(0) > 1e-6
+    assert changed[0, 0] and not changed[2:, :].any() and not changed[:, 2:].any()
+
+
+def test_patch_latent_options_are_checked_together():
+    with pytest.raises(ValueError, match="--latent-grid G > 0 with --encoder cnn and --predictor conv together"):
+        ModelConfig(latent_grid=8, latent_dim=1024)
+    with pytest.raises(ValueError, match="--latent-grid G > 0 with --encoder cnn and --predictor conv together"):
+        ModelConfig(predictor="conv")
+    with pytest.raises(ValueError, match="--latent-grid G > 0 with --encoder cnn and --predictor conv together"):
+        ModelConfig(encoder="vit", predictor="conv", latent_grid=8, latent_dim=1024)
+    with pytest.raises(ValueError, match="latent_dim must be a multiple of latent_grid\\^2 = 64, got 1000"):
+        ModelConfig(predictor="conv", latent_grid=8, latent_dim=1000)
+    with pytest.raises(ValueError, match="image_size / latent_grid must be a power of two >= 2, got 64 / 6"):
+        ModelConfig(predictor="conv", latent_grid=6, latent_dim=36 * 4)
 
 
 def test_config_checks_are_specific():

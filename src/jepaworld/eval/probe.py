@@ -162,7 +162,10 @@ def fit_supervised(model_config, frames: np.ndarray, y: np.ndarray, steps: int, 
     """A fresh encoder of ``model_config``'s architecture and an MLP head, trained end to end from frames
     ``[N, H, W, C]`` uint8 to ``y [N, S]`` (standardised inside; AdamW, cosine) -> ``predict(frames) -> y``."""
     torch.manual_seed(seed)
-    encoder = ENCODERS.build(model_config.encoder, image_size=model_config.image_size, width=model_config.encoder_width)
+    grid = {"grid": model_config.latent_grid} if model_config.latent_grid else {}
+    encoder = ENCODERS.build(
+        model_config.encoder, image_size=model_config.image_size, width=model_config.encoder_width, **grid
+    )
     head = nn.Sequential(nn.Linear(encoder.out_dim, 256), nn.GELU(), nn.Linear(256, y.shape[1]))
     net = nn.Sequential(encoder, nn.Flatten(), head).to(device)
     my, sy = y.mean(0), y.std(0) + 1e-6

@@ -21,20 +21,35 @@ def _to_float(obs: torch.Tensor) -> torch.Tensor:
 
 @ENCODERS.register("cnn")
 class CNNEncoder(nn.Module):
-    """Four stride-2 3x3 convolutions (``width, 2w, 4w, 8w`` channels), flattened: cheap on a CPU."""
+    """Stride-2 3x3 convolutions (``width, 2w, 4w, ...`` channels), flattened: cheap on a CPU.
 
-    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 16) -> None:
+    ``grid = 0``: four of them, down to ``image_size / 16`` cells a side. ``grid = G``: as many as bring
+    the frame down to ``G x G`` cells, kept apart in the features (``F = channels x G x G``, channel-major)
+    so that a ``GridProjector`` maps each cell to its own latent.
+    """
+
+    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 16, grid: int = 0) -> None:
         super().__init__()
-        if image_size % 16:
+        if grid:
+            ratio = image_size // grid
+            if image_size % grid or ratio < 2 or ratio & (ratio - 1):
+                raise ValueError(
+                    f"CNNEncoder grid: image_size / grid must be a power of two >= 2, got {image_size} / {grid}"
+                )
+            n_layers = ratio.bit_length() - 1
+        elif image_size % 16:
             raise ValueError(f"CNNEncoder needs an image size divisible by 16, got {image_size}")
+        else:
+            n_layers = 4
         layers, c_in = [], channels
-        for i in range(4):
+        for i in range(n_layers):
             c_out = width * 2**i
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.GELU()]
             c_in = c_out
         self.net = nn.Sequential(*layers, nn.Flatten())
-        self.image_size, self.channels = image_size, channels
-        self.out_dim = c_in * (image_size // 16) ** 2
+        self.image_size, self.channels, self.grid = image_size, channels, grid
+        self.grid_channels = c_in  # feature channels per cell
+        self.out_dim = c_in * (image_size // 2**n_layers) ** 2
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         check_shape("CNNEncoder obs", obs, ["B", "T", self.channels, self.image_size, self.image_size])
@@ -87,3 +102,26 @@ class Projector(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         b = features.shape[0]
         return rearrange(self.net(rearrange(features, "b t f -> (b t) f")), "(b t) d -> b t d", b=b)
+
+
+class GridProjector(nn.Module):
+    """Grid features ``[B, T, F x G x G]`` -> patch latents ``[B, T, D]``, ``D = C x G x G`` (channel-major):
+    the same MLP with batch norm maps each cell's ``F`` features to its ``C = D / G^2`` latent channels, so
+    a latent channel at a cell says what is at that place in the frame."""
+
+    def __init__(self, in_channels: int, grid: int, latent_dim: int, hidden: int = 128) -> None:
+        super().__init__()
+        if latent_dim % (grid * grid):
+            raise ValueError(f"GridProjector: latent_dim must be a multiple of grid^2 = {grid**2}, got {latent_dim}")
+        self.out_dim, self.grid, self.in_channels = latent_dim, grid, in_channels
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 1),
+            nn.BatchNorm2d(hidden),
+            nn.GELU(),
+            nn.Conv2d(hidden, latent_dim // (grid * grid), 1),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        b, g = features.shape[0], self.grid
+        x = rearrange(features, "b t (c h w) -> (b t) c h w", c=self.in_channels, h=g, w=g)
+        return rearrange(self.net(x), "(b t) c h w -> b t (c h w)", b=b)

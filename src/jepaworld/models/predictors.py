@@ -99,3 +99,84 @@ class MLPPredictor(nn.Module):
 
     def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return z + self.net(torch.cat([z, actions], dim=-1))
+
+
+class FiLMConvBlock(nn.Module):
+    """A residual block of two 3x3 convolutions whose group norms are shifted and scaled by the action (FiLM).
+
+    The modulation and the second convolution are zero at init, so each block starts as the identity.
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        groups = 8 if width % 8 == 0 else 1
+        self.norm1 = nn.GroupNorm(groups, width, affine=False)
+        self.norm2 = nn.GroupNorm(groups, width, affine=False)
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        self.modulation = nn.Linear(width, 4 * width)
+        for layer in (self.conv2, self.modulation):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """x ``[N, W, G, G]``, cond ``[N, W]`` -> ``[N, W, G, G]``."""
+        scale1, shift1, scale2, shift2 = self.modulation(cond)[:, :, None, None].chunk(4, dim=1)
+        h = self.conv1(F.gelu(self.norm1(x) * (1 + scale1) + shift1))
+        return x + self.conv2(F.gelu(self.norm2(h) * (1 + scale2) + shift2))
+
+
+@PREDICTORS.register("conv")
+class ConvPredictor(nn.Module):
+    """For patch latents (``grid`` x ``grid`` cells of ``latent_dim / grid^2`` channels, channel-major):
+    a small convolutional net over the last ``max_history`` latents' grids, stacked as channels (slots
+    before the first frame are zeros, flagged by a mask channel each), conditioned on their actions by
+    FiLM. Local like the physics it imagines: what happens at a cell depends on what is near it.
+
+    Predicts a residual: ``z_next[t] = z[t] + head(h[t])``.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        action_dim: int,
+        max_history: int,
+        width: int = 64,
+        depth: int = 2,
+        heads: int = 0,
+        grid: int = 8,
+    ) -> None:
+        super().__init__()
+        if latent_dim % (grid * grid):
+            raise ValueError(f"ConvPredictor: latent_dim must be a multiple of grid^2 = {grid**2}, got {latent_dim}")
+        self.max_history, self.grid, self.channels = max_history, grid, latent_dim // (grid * grid)
+        self.action_dim = action_dim
+        self.stem = nn.Conv2d(max_history * (self.channels + 1), width, 3, padding=1)
+        self.action = (
+            nn.Sequential(nn.Linear(max_history * action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+            if action_dim
+            else None
+        )
+        self.blocks = nn.ModuleList(FiLMConvBlock(width) for _ in range(depth))
+        self.norm = nn.GroupNorm(8 if width % 8 == 0 else 1, width)
+        self.head = nn.Conv2d(width, self.channels, 1)
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        b, t, _ = z.shape
+        k, g = self.max_history, self.grid
+        if t > k:
+            raise ValueError(f"predictor history: at most {k} steps, got {t}")
+        grids = rearrange(z, "b t (c h w) -> b t c h w", c=self.channels, h=g, w=g)
+        present = torch.ones(b, t, 1, g, g, dtype=z.dtype, device=z.device)
+        x = F.pad(torch.cat([grids, present], dim=2), (0, 0, 0, 0, 0, 0, k - 1, 0))  # [B, T+k-1, C+1, G, G]
+        x = rearrange(x.unfold(1, k, 1), "b t c h w k -> (b t) (k c) h w")  # the k slots up to each t
+        h = self.stem(x)
+        if self.action is not None:
+            a = rearrange(F.pad(actions, (0, 0, k - 1, 0)).unfold(1, k, 1), "b t a k -> (b t) (k a)")
+            cond = self.action(a)
+        else:
+            cond = h.new_zeros(h.shape[:2])
+        for block in self.blocks:
+            h = block(h, cond)
+        out = rearrange(self.head(F.gelu(self.norm(h))), "(b t) c h w -> b t (c h w)", b=b)
+        return z + out

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jepaworld.config import check, option
-from jepaworld.models.encoders import ENCODERS, Projector
+from jepaworld.models.encoders import ENCODERS, GridProjector, Projector
 from jepaworld.models.predictors import PREDICTORS
 from jepaworld.models.sigreg import SIGReg
 from jepaworld.models.step_metric import StepWhitening
@@ -33,6 +33,11 @@ class ModelConfig:
     predictor_width: int = option(128, "predictor hidden width")
     predictor_depth: int = option(2, "predictor blocks / layers")
     latent_dim: int = option(128, "latent size D")
+    latent_grid: int = option(
+        0,
+        "0: one latent vector per frame; G > 0: patch latents, a G x G grid of D / G^2 channels per cell (cnn "
+        "encoder, conv predictor), so that the loss asks what is at each place of the frame",
+    )
     history: int = option(3, "latents the predictor sees (its causal context)")
     frameskip: int = option(5, "env steps per model step; a model action is frameskip env actions")
     image_size: int = option(64, "frame height and width, pixels")
@@ -74,6 +79,23 @@ class ModelConfig:
             "sigreg_projections",
         ):
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        check(self.latent_grid >= 0, f"latent_grid must be >= 0 (0: one vector per frame), got {self.latent_grid}")
+        if self.latent_grid or self.predictor == "conv":
+            g = self.latent_grid
+            check(
+                g > 0 and self.encoder == "cnn" and self.predictor == "conv",
+                "patch latents take --latent-grid G > 0 with --encoder cnn and --predictor conv together, got "
+                f"latent_grid={g}, encoder={self.encoder!r}, predictor={self.predictor!r}",
+            )
+            check(
+                self.latent_dim % (g * g) == 0,
+                f"latent_dim must be a multiple of latent_grid^2 = {g * g}, got {self.latent_dim}",
+            )
+            ratio = self.image_size // g
+            check(
+                self.image_size % g == 0 and ratio >= 2 and ratio & (ratio - 1) == 0,
+                f"image_size / latent_grid must be a power of two >= 2, got {self.image_size} / {g}",
+            )
         check(self.env_action_dim >= 0, f"env_action_dim must be >= 0 (0: action-free), got {self.env_action_dim}")
         check(self.sigreg_weight >= 0, f"sigreg_weight must be >= 0, got {self.sigreg_weight}")
         check(
@@ -259,8 +281,12 @@ class WorldModel(nn.Module):
 
 def build_world_model(config: ModelConfig) -> WorldModel:
     """The entry point that reads a ``ModelConfig``; the parts themselves take plain values."""
-    encoder = ENCODERS.build(config.encoder, image_size=config.image_size, width=config.encoder_width)
-    projector = Projector(encoder.out_dim, config.latent_dim)
+    grid = {"grid": config.latent_grid} if config.latent_grid else {}
+    encoder = ENCODERS.build(config.encoder, image_size=config.image_size, width=config.encoder_width, **grid)
+    if grid:
+        projector = GridProjector(encoder.grid_channels, config.latent_grid, config.latent_dim)
+    else:
+        projector = Projector(encoder.out_dim, config.latent_dim)
     predictor = PREDICTORS.build(
         config.predictor,
         latent_dim=config.latent_dim,
@@ -268,6 +294,7 @@ def build_world_model(config: ModelConfig) -> WorldModel:
         max_history=config.history,
         width=config.predictor_width,
         depth=config.predictor_depth,
+        **grid,
     )
     regulariser = SIGReg(num_projections=config.sigreg_projections)
     return WorldModel(

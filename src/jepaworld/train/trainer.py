@@ -111,7 +111,7 @@ def validate(
 
 
 #: The parts of ModelConfig that shape the encoder and projector: these must match to transfer them.
-ENCODER_FIELDS = ("encoder", "encoder_width", "image_size", "latent_dim")
+ENCODER_FIELDS = ("encoder", "encoder_width", "image_size", "latent_dim", "latent_grid")
 #: The parts of ModelConfig that only weigh the loss: a fine-tune (``--init-from``) may change these.
 LOSS_FIELDS = (
     *("sigreg_weight", "sigreg_projections", "rollout_steps", "motion_sigreg_weight", "sigreg_bank"),
@@ -131,7 +131,7 @@ def init_weights(model: WorldModel, config: ModelConfig, checkpoint: str, whole:
     else:
         fields, parts = ENCODER_FIELDS, ("encoder", "projector")
         problem = f"--init-encoder {checkpoint}: its encoder does not fit this model"
-        advice = "pass the same --encoder, --encoder-width, --image-size and --latent-dim"
+        advice = "pass the same --encoder, --encoder-width, --image-size, --latent-dim and --latent-grid"
     differ = [
         f"{k}: {getattr(info.model, k)} there, {getattr(config, k)} here"
         for k in fields
