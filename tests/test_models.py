@@ -6,7 +6,7 @@ import torch
 from jepaworld.models import ENCODERS, PREDICTORS, ModelConfig, SIGReg, build_world_model
 from jepaworld.models.step_metric import StepWhitening
 
-from .conftest import TINY_MODEL
+from .conftest import PATCH_MODEL, TINY_MODEL
 
 
 @pytest.mark.parametrize("name", ENCODERS.names())
@@ -147,6 +147,26 @@ def test_patch_latents_keep_each_cell_apart():
     moved[..., :8, :8] = 255 - moved[..., :8, :8]  # the top-left cell only
     changed = (model.encode(frames) - model.encode(moved)).abs().view(4, 8, 8).sum(0) > 1e-6
     assert changed[0, 0] and not changed[2:, :].any() and not changed[:, 2:].any()
+
+
+def test_sigreg_cells_tests_each_cell_over_the_batch():
+    """--sigreg-cells: SIGReg sees T x G^2 batches of B cell latents [B, C], not T batches of whole grids."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(PATCH_MODEL, sigreg_cells=True)
+    model = build_world_model(cfg)
+    seen = []
+    model.regulariser.register_forward_hook(lambda module, args, out: seen.append(args[0].shape))
+    frames = torch.randint(0, 255, (8, cfg.history + 1, 3, 64, 64), dtype=torch.uint8)
+    model.loss({"frames": frames, "actions": torch.randn(8, cfg.history, cfg.action_dim)})
+    assert seen == [((cfg.history + 1) * 16, 8, 4)]  # 4 x 4 cells of 4 channels
+    z = model.encode(frames)  # the same latents, regrouped by hand: cell n's channels are z[..., c * 16 + n]
+    cells = z.view(8, cfg.history + 1, 4, 16).permute(1, 3, 0, 2).reshape(-1, 8, 4)
+    torch.manual_seed(1)
+    expected = model.regulariser(cells).item()
+    torch.manual_seed(1)
+    assert model._sigreg(z).item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="sigreg_cells takes patch latents"):
+        dataclasses.replace(TINY_MODEL, sigreg_cells=True)
 
 
 def test_patch_latent_options_are_checked_together():

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from jepaworld.config import check, option
@@ -48,6 +49,11 @@ class ModelConfig:
     )
     motion_sigreg_weight: float = option(
         0.0, "weight of SIGReg on each window's latents minus their window mean: what moves must be encoded"
+    )
+    sigreg_cells: bool = option(
+        False,
+        "patch latents: SIGReg tests each cell's channels over the batch (per time step and cell), so that every "
+        "place of the frame must say what is there, instead of testing the whole grid as one vector",
     )
     sigreg_bank: int = option(
         0,
@@ -104,6 +110,11 @@ class ModelConfig:
         )
         check(0 < self.prediction_shrink <= 1, f"prediction_shrink must be in (0, 1], got {self.prediction_shrink}")
         check(self.sigreg_bank >= 0, f"sigreg_bank must be >= 0, got {self.sigreg_bank}")
+        check(
+            not self.sigreg_cells or (self.latent_grid > 0 and not self.sigreg_bank),
+            f"sigreg_cells takes patch latents (--latent-grid G > 0) and no --sigreg-bank, got latent_grid="
+            f"{self.latent_grid}, sigreg_bank={self.sigreg_bank}",
+        )
         check(self.motion_sigreg_weight >= 0, f"motion_sigreg_weight must be >= 0, got {self.motion_sigreg_weight}")
         check(
             0 <= self.rollout_steps < self.history,
@@ -145,6 +156,7 @@ class WorldModel(nn.Module):
         rollout_steps: int = 0,
         motion_sigreg_weight: float = 0.0,
         sigreg_bank: int = 0,
+        sigreg_cells: int = 0,
         step_whitening: StepWhitening | None = None,
     ) -> None:
         super().__init__()
@@ -153,6 +165,7 @@ class WorldModel(nn.Module):
         self.history, self.action_dim, self.sigreg_weight = history, action_dim, sigreg_weight
         self.rollout_steps, self.motion_sigreg_weight = rollout_steps, motion_sigreg_weight
         self.sigreg_bank = sigreg_bank
+        self.sigreg_cells = sigreg_cells  # G * G: SIGReg tests each of the grid's cells apart; 0: the whole latent
         self.step_whitening = step_whitening  # None: the prediction error is Euclidean
         self._bank: torch.Tensor | None = None  # the latest sigreg_bank latents of earlier batches, detached
 
@@ -251,6 +264,8 @@ class WorldModel(nn.Module):
     def _sigreg(self, z: torch.Tensor) -> torch.Tensor:
         """SIGReg of latents ``[B, T, D]``: per time step over the batch, or (``sigreg_bank``) over all of
         them and the bank, which then takes in this batch's latents in place of its oldest."""
+        if self.sigreg_cells:  # [B, T, C x N] (channel-major) -> T x N batches of B cell latents [B, C]
+            return self.regulariser(rearrange(z, "b t (c n) -> (t n) b c", n=self.sigreg_cells))
         if not self.sigreg_bank:
             return self.regulariser(z.transpose(0, 1))
         flat = z.flatten(0, 1)
@@ -308,6 +323,7 @@ def build_world_model(config: ModelConfig) -> WorldModel:
         rollout_steps=config.rollout_steps,
         motion_sigreg_weight=config.motion_sigreg_weight,
         sigreg_bank=config.sigreg_bank,
+        sigreg_cells=config.latent_grid**2 if config.sigreg_cells else 0,
         step_whitening=(
             StepWhitening(config.latent_dim, config.prediction_shrink, floor=config.prediction_metric == "slow")
             if config.prediction_metric in ("steps", "slow")

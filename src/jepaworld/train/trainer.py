@@ -115,6 +115,7 @@ ENCODER_FIELDS = ("encoder", "encoder_width", "image_size", "latent_dim", "laten
 #: The parts of ModelConfig that only weigh the loss: a fine-tune (``--init-from``) may change these.
 LOSS_FIELDS = (
     *("sigreg_weight", "sigreg_projections", "rollout_steps", "motion_sigreg_weight", "sigreg_bank"),
+    "sigreg_cells",
     *("prediction_metric", "prediction_shrink"),
 )
 
