@@ -37,7 +37,8 @@ class ModelConfig:
     latent_grid: int = option(
         0,
         "0: one latent vector per frame; G > 0: patch latents, a G x G grid of D / G^2 channels per cell (cnn "
-        "encoder, conv predictor), so that the loss asks what is at each place of the frame",
+        "encoder, conv predictor), so that the loss asks what is at each place of the frame; e.g. --latent-grid 8 "
+        "--latent-dim 1024 --predictor conv --sigreg-cells (16 channels a cell; the default D gives 2)",
     )
     history: int = option(3, "latents the predictor sees (its causal context)")
     frameskip: int = option(5, "env steps per model step; a model action is frameskip env actions")
