@@ -24,7 +24,7 @@ from torch import nn
 
 from jepaworld.config import check, option, to_dict
 from jepaworld.data import EpisodeFile
-from jepaworld.models.encoders import ENCODERS
+from jepaworld.models.world_model import build_encoder
 from jepaworld.train import load_checkpoint, resolve_device
 
 
@@ -162,10 +162,7 @@ def fit_supervised(model_config, frames: np.ndarray, y: np.ndarray, steps: int, 
     """A fresh encoder of ``model_config``'s architecture and an MLP head, trained end to end from frames
     ``[N, H, W, C]`` uint8 to ``y [N, S]`` (standardised inside; AdamW, cosine) -> ``predict(frames) -> y``."""
     torch.manual_seed(seed)
-    grid = {"grid": model_config.latent_grid} if model_config.latent_grid else {}
-    encoder = ENCODERS.build(
-        model_config.encoder, image_size=model_config.image_size, width=model_config.encoder_width, **grid
-    )
+    encoder = build_encoder(model_config)
     head = nn.Sequential(nn.Linear(encoder.out_dim, 256), nn.GELU(), nn.Linear(256, y.shape[1]))
     net = nn.Sequential(encoder, nn.Flatten(), head).to(device)
     my, sy = y.mean(0), y.std(0) + 1e-6

@@ -19,6 +19,15 @@ def _to_float(obs: torch.Tensor) -> torch.Tensor:
     return obs.float() - 0.5
 
 
+def grid_layers(image_size: int, grid: int) -> int:
+    """How many stride-2 layers bring ``image_size`` pixels down to ``grid`` cells a side; a clear error
+    unless that is a whole number >= 1."""
+    ratio = image_size // grid
+    if image_size % grid or ratio < 2 or ratio & (ratio - 1):
+        raise ValueError(f"image_size / latent_grid must be a power of two >= 2, got {image_size} / {grid}")
+    return ratio.bit_length() - 1
+
+
 @ENCODERS.register("cnn")
 class CNNEncoder(nn.Module):
     """Stride-2 3x3 convolutions (``width, 2w, 4w, ...`` channels), flattened: cheap on a CPU.
@@ -31,12 +40,7 @@ class CNNEncoder(nn.Module):
     def __init__(self, image_size: int = 64, channels: int = 3, width: int = 16, grid: int = 0) -> None:
         super().__init__()
         if grid:
-            ratio = image_size // grid
-            if image_size % grid or ratio < 2 or ratio & (ratio - 1):
-                raise ValueError(
-                    f"CNNEncoder grid: image_size / grid must be a power of two >= 2, got {image_size} / {grid}"
-                )
-            n_layers = ratio.bit_length() - 1
+            n_layers = grid_layers(image_size, grid)
         elif image_size % 16:
             raise ValueError(f"CNNEncoder needs an image size divisible by 16, got {image_size}")
         else:
@@ -47,7 +51,7 @@ class CNNEncoder(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.GELU()]
             c_in = c_out
         self.net = nn.Sequential(*layers, nn.Flatten())
-        self.image_size, self.channels, self.grid = image_size, channels, grid
+        self.image_size, self.channels = image_size, channels
         self.grid_channels = c_in  # feature channels per cell
         self.out_dim = c_in * (image_size // 2**n_layers) ** 2
 

@@ -101,6 +101,11 @@ class MLPPredictor(nn.Module):
         return z + self.net(torch.cat([z, actions], dim=-1))
 
 
+def _groups(width: int) -> int:
+    """Group-norm groups for ``width`` channels: 8 where they divide it, else one group."""
+    return 8 if width % 8 == 0 else 1
+
+
 class FiLMConvBlock(nn.Module):
     """A residual block of two 3x3 convolutions whose group norms are shifted and scaled by the action (FiLM).
 
@@ -109,9 +114,8 @@ class FiLMConvBlock(nn.Module):
 
     def __init__(self, width: int) -> None:
         super().__init__()
-        groups = 8 if width % 8 == 0 else 1
-        self.norm1 = nn.GroupNorm(groups, width, affine=False)
-        self.norm2 = nn.GroupNorm(groups, width, affine=False)
+        self.norm1 = nn.GroupNorm(_groups(width), width, affine=False)
+        self.norm2 = nn.GroupNorm(_groups(width), width, affine=False)
         self.conv1 = nn.Conv2d(width, width, 3, padding=1)
         self.conv2 = nn.Conv2d(width, width, 3, padding=1)
         self.modulation = nn.Linear(width, 4 * width)
@@ -150,7 +154,6 @@ class ConvPredictor(nn.Module):
         if latent_dim % (grid * grid):
             raise ValueError(f"ConvPredictor: latent_dim must be a multiple of grid^2 = {grid**2}, got {latent_dim}")
         self.max_history, self.grid, self.channels = max_history, grid, latent_dim // (grid * grid)
-        self.action_dim = action_dim
         self.stem = nn.Conv2d(max_history * (self.channels + 1), width, 3, padding=1)
         self.action = (
             nn.Sequential(nn.Linear(max_history * action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
@@ -158,7 +161,7 @@ class ConvPredictor(nn.Module):
             else None
         )
         self.blocks = nn.ModuleList(FiLMConvBlock(width) for _ in range(depth))
-        self.norm = nn.GroupNorm(8 if width % 8 == 0 else 1, width)
+        self.norm = nn.GroupNorm(_groups(width), width)
         self.head = nn.Conv2d(width, self.channels, 1)
 
     def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from einops import rearrange
 from torch import nn
 
 from jepaworld.config import check, option
-from jepaworld.models.encoders import ENCODERS, GridProjector, Projector
+from jepaworld.models.encoders import ENCODERS, GridProjector, Projector, grid_layers
 from jepaworld.models.predictors import PREDICTORS
 from jepaworld.models.sigreg import SIGReg
 from jepaworld.models.step_metric import StepWhitening
@@ -98,11 +98,7 @@ class ModelConfig:
                 self.latent_dim % (g * g) == 0,
                 f"latent_dim must be a multiple of latent_grid^2 = {g * g}, got {self.latent_dim}",
             )
-            ratio = self.image_size // g
-            check(
-                self.image_size % g == 0 and ratio >= 2 and ratio & (ratio - 1) == 0,
-                f"image_size / latent_grid must be a power of two >= 2, got {self.image_size} / {g}",
-            )
+            grid_layers(self.image_size, g)
         check(self.env_action_dim >= 0, f"env_action_dim must be >= 0 (0: action-free), got {self.env_action_dim}")
         check(self.sigreg_weight >= 0, f"sigreg_weight must be >= 0, got {self.sigreg_weight}")
         check(
@@ -295,10 +291,16 @@ class WorldModel(nn.Module):
         return (pred - z[:, 1:]).pow(2).mean(-1)
 
 
+def build_encoder(config: ModelConfig) -> nn.Module:
+    """A fresh encoder of ``config``'s architecture (its grid too, for patch latents)."""
+    grid = {"grid": config.latent_grid} if config.latent_grid else {}
+    return ENCODERS.build(config.encoder, image_size=config.image_size, width=config.encoder_width, **grid)
+
+
 def build_world_model(config: ModelConfig) -> WorldModel:
     """The entry point that reads a ``ModelConfig``; the parts themselves take plain values."""
+    encoder = build_encoder(config)
     grid = {"grid": config.latent_grid} if config.latent_grid else {}
-    encoder = ENCODERS.build(config.encoder, image_size=config.image_size, width=config.encoder_width, **grid)
     if grid:
         projector = GridProjector(encoder.grid_channels, config.latent_grid, config.latent_dim)
     else:
