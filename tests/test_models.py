@@ -35,6 +35,8 @@ def test_every_predictor_is_causal_with_right_shape(name):
     z2[:, 3], a2[:, 3] = torch.randn(3, 16), torch.randn(3, 4)
     torch.testing.assert_close(predictor(z2, a2)[:, :3], out[:, :3])  # the future does not leak back
     assert not torch.allclose(predictor(z, a2)[:, 3], out[:, 3])  # the action matters
+    torch.testing.assert_close(predictor(z, a, last=True), out[:, 3:])  # what a rollout reads, alone
+    torch.testing.assert_close(predictor(z[:, :2], a[:, :2], last=True), out[:, 1:2])
 
 
 PATCH_LATENTS = {"latent_grid": 4, "latent_dim": 64}  # a 4 x 4 grid of 4 channels

@@ -71,7 +71,8 @@ class TransformerPredictor(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, latent_dim)
 
-    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, actions: torch.Tensor, last: bool = False) -> torch.Tensor:
+        """``last``: only the last step's prediction, ``[B, 1, D]`` (what a rollout reads)."""
         t = z.shape[1]
         if t > self.max_history:
             raise ValueError(f"predictor history: at most {self.max_history} steps, got {t}")
@@ -79,6 +80,8 @@ class TransformerPredictor(nn.Module):
         cond = self.action(actions) if self.action is not None else x.new_zeros(x.shape)  # [B, T, W]
         for block in self.blocks:
             x = block(x, cond)
+        if last:
+            z, x = z[:, -1:], x[:, -1:]
         return z + self.head(self.norm(x))
 
 
@@ -97,7 +100,9 @@ class MLPPredictor(nn.Module):
             d = width
         self.net = nn.Sequential(*layers, nn.Linear(d, latent_dim))
 
-    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, actions: torch.Tensor, last: bool = False) -> torch.Tensor:
+        if last:
+            z, actions = z[:, -1:], actions[:, -1:]
         return z + self.net(torch.cat([z, actions], dim=-1))
 
 
@@ -164,19 +169,21 @@ class ConvPredictor(nn.Module):
         self.norm = nn.GroupNorm(_groups(width), width)
         self.head = nn.Conv2d(width, self.channels, 1)
 
-    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, actions: torch.Tensor, last: bool = False) -> torch.Tensor:
+        """``last``: only the last step's prediction, ``[B, 1, D]`` (what a rollout reads; a T-th of the work)."""
         b, t, _ = z.shape
         k, g = self.max_history, self.grid
         if t > k:
             raise ValueError(f"predictor history: at most {k} steps, got {t}")
         grids = rearrange(z, "b t (c h w) -> b t c h w", c=self.channels, h=g, w=g)
         present = torch.ones(b, t, 1, g, g, dtype=z.dtype, device=z.device)
-        x = F.pad(torch.cat([grids, present], dim=2), (0, 0, 0, 0, 0, 0, k - 1, 0))  # [B, T+k-1, C+1, G, G]
-        x = rearrange(x.unfold(1, k, 1), "b t c h w k -> (b t) (k c) h w")  # the k slots up to each t
-        h = self.stem(x)
+        x = F.pad(torch.cat([grids, present], dim=2), (0, 0, 0, 0, 0, 0, k - 1, 0)).unfold(1, k, 1)
+        a = F.pad(actions, (0, 0, k - 1, 0)).unfold(1, k, 1)  # the k slots up to each t: [B, T, ..., k]
+        if last:
+            z, x, a = z[:, -1:], x[:, -1:], a[:, -1:]
+        h = self.stem(rearrange(x, "b t c h w k -> (b t) (k c) h w"))
         if self.action is not None:
-            a = rearrange(F.pad(actions, (0, 0, k - 1, 0)).unfold(1, k, 1), "b t a k -> (b t) (k a)")
-            cond = self.action(a)
+            cond = self.action(rearrange(a, "b t a k -> (b t) (k a)"))
         else:
             cond = h.new_zeros(h.shape[:2])
         for block in self.blocks:

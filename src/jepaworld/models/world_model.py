@@ -212,7 +212,7 @@ class WorldModel(nn.Module):
         out = []
         for h in range(actions.shape[1]):
             a = torch.cat([a, actions[:, h : h + 1]], dim=1)[:, -window:]
-            z_next = predictor(z[:, -window:], a)[:, -1:]  # [B, 1, D]
+            z_next = predictor(z[:, -window:], a, last=True)  # [B, 1, D]
             z = torch.cat([z[:, max(0, z.shape[1] - window + 1) :], z_next], dim=1)  # last window - 1 + new
             a = a[:, max(0, a.shape[1] - window + 1) :]
             out.append(z_next)
@@ -287,7 +287,7 @@ class WorldModel(nn.Module):
         pad_a = torch.cat([actions.new_zeros(b, h - 1, self.action_dim), actions], dim=1)
         zw = pad_z.unfold(1, h, 1).permute(0, 1, 3, 2).flatten(0, 1)  # [B*T, h, D]
         aw = pad_a.unfold(1, h, 1).permute(0, 1, 3, 2).flatten(0, 1)
-        pred = self.predictor(zw, aw)[:, -1].view(b, t1 - 1, d)
+        pred = self.predictor(zw, aw, last=True).view(b, t1 - 1, d)
         return (pred - z[:, 1:]).pow(2).mean(-1)
 
 
