@@ -52,6 +52,11 @@ PATCHES = (
     *("--sigreg-cells", "--sigreg-projections", "32"),
 )
 PATCHES_TRAIN = ("--batch-size", "64", "--checkpoint-every", "1000", "--cache-mb", "4096", *PATCHES)
+#: The patch model plans 13 times as slowly as the recipe's: 600 planned episodes a round (45 min, 2 processes).
+PUSH_T_PATCHES_PLANNED = (
+    *("--env", "jepaworld/PushT-v0", "--goal-offset", "25", "--episodes", "600", "--steps", "50"),
+    *("--workers", "2", *IN_STEPS_METRIC),
+)
 
 
 def planner_rounds(first: tuple, later: tuple, rounds: int, model: tuple = ()) -> list[dict]:
@@ -75,7 +80,7 @@ RECIPES = {
         "collect": [*PUSH_T_COLLECT],
         "train": ["--steps", "8000", "--batch-size", "64", "--checkpoint-every", "1000"],
         # Then on to 14000 steps (--resume): a second, shorter cosine cycle from the 8000-step weights.
-        "resume": ["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "resume": [["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"]],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50"],
     },
     # The push-t recipe, then the planner's own episodes (as reacher-planner): each round the latest model
@@ -84,7 +89,7 @@ RECIPES = {
     "push-t-planner": {
         "collect": [*PUSH_T_COLLECT],
         "train": ["--steps", "8000", "--batch-size", "64", "--checkpoint-every", "1000"],
-        "resume": ["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "resume": [["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"]],
         "planner": planner_rounds((*PUSH_T_PLANNED, "--workers", "2"), (*PUSH_T_PLANNED, "--workers", "2"), 3),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle"],
     },
@@ -93,7 +98,7 @@ RECIPES = {
     "push-t-planner-steps": {
         "collect": [*PUSH_T_COLLECT],
         "train": ["--steps", "8000", "--batch-size", "64", "--checkpoint-every", "1000"],
-        "resume": ["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "resume": [["--steps", "14000", "--batch-size", "64", "--checkpoint-every", "1000"]],
         "planner": planner_rounds(PUSH_T_PLANNED_STEPS, PUSH_T_PLANNED_STEPS, 4),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
@@ -102,14 +107,14 @@ RECIPES = {
     "push-t-big-predictor": {
         "collect": [*PUSH_T_COLLECT],
         "train": ["--steps", "8000", *BIG_PREDICTOR_TRAIN],
-        "resume": ["--steps", "14000", *BIG_PREDICTOR_TRAIN],
+        "resume": [["--steps", "14000", *BIG_PREDICTOR_TRAIN]],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
     # push-t-big-predictor, then push-t-planner-steps' rounds (two), each fine-tune with the big predictor.
     "push-t-big-predictor-planner": {
         "collect": [*PUSH_T_COLLECT, "--workers", "2"],
         "train": ["--steps", "8000", *BIG_PREDICTOR_TRAIN],
-        "resume": ["--steps", "14000", *BIG_PREDICTOR_TRAIN],
+        "resume": [["--steps", "14000", *BIG_PREDICTOR_TRAIN]],
         "planner": planner_rounds(PUSH_T_PLANNED_STEPS, PUSH_T_PLANNED_STEPS, 2, BIG_PREDICTOR),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
@@ -118,7 +123,16 @@ RECIPES = {
     "push-t-patches": {
         "collect": [*PUSH_T_COLLECT],
         "train": ["--steps", "4000", *PATCHES_TRAIN],
-        "resume": ["--steps", "8000", *PATCHES_TRAIN],
+        "resume": [["--steps", "8000", *PATCHES_TRAIN]],
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
+    },
+    # push-t-patches on to 12000 steps (a third cosine cycle), then one planner round (push-t-planner-steps'
+    # first, 600 planned episodes) with the patch model's options in the fine-tune.
+    "push-t-patches-planner": {
+        "collect": [*PUSH_T_COLLECT],
+        "train": ["--steps", "4000", *PATCHES_TRAIN],
+        "resume": [["--steps", "8000", *PATCHES_TRAIN], ["--steps", "12000", *PATCHES_TRAIN]],
+        "planner": planner_rounds(PUSH_T_PATCHES_PLANNED, PUSH_T_PATCHES_PLANNED, 1, PATCHES),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
     # The GPU recipes (one H100). cube-gpu is the CPU recipe on the GPU. The wide ones: a wider encoder and
@@ -196,7 +210,7 @@ RECIPES = {
         # 3000 episodes (was 1500: 59.0%), then on to 18000 steps (--resume): a second, shorter cosine cycle.
         "collect": [*CUBE_3000],
         "train": [*CUBE_TRAIN],
-        "resume": ["--steps", "18000", "--batch-size", "64", "--checkpoint-every", "1000"],
+        "resume": [["--steps", "18000", "--batch-size", "64", "--checkpoint-every", "1000"]],
         # The oracle row (99.0% on these pairs, 5 min of CPU) was measured once, with the 1500-episode model.
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle"],
     },
@@ -215,8 +229,8 @@ def run(name: str, out: Path) -> dict:
     data, run_dir = str(out / "data.h5"), str(out / "run")
     seconds = {"collect": _jepaworld("collect", *recipe["collect"], "--out", data, "--overwrite")}
     seconds["train"] = _jepaworld("train", "--data", data, "--out", run_dir, *recipe["train"])
-    if "resume" in recipe:
-        seconds["train"] += _jepaworld("train", "--data", data, "--out", run_dir, "--resume", *recipe["resume"])
+    for stage in recipe.get("resume", []):  # each on from the last (--resume): one more cosine cycle
+        seconds["train"] += _jepaworld("train", "--data", data, "--out", run_dir, "--resume", *stage)
     sources = [data]
     for number, stage in enumerate(recipe.get("planner", []), start=1):
         run_dir = planner_round(number, stage, sources, run_dir, out, seconds)

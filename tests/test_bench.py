@@ -124,8 +124,8 @@ def test_every_world_recipe_is_a_valid_sequence_of_cli_commands():
         parser.parse_args(["collect", *recipe["collect"], "--out", "d.h5"])
         trained = parser.parse_args(["train", "--data", "d.h5", "--out", "run", *recipe["train"]])
         architecture = {k: getattr(trained, k) for k in shape if hasattr(trained, k)}
-        if "resume" in recipe:
-            parser.parse_args(["train", "--data", "d.h5", "--out", "run", "--resume", *recipe["resume"]])
+        for stage in recipe.get("resume", []):
+            parser.parse_args(["train", "--data", "d.h5", "--out", "run", "--resume", *stage])
         sources = ["d.h5"]
         for number, stage in enumerate(recipe.get("planner", []), start=1):
             collect = worlds.with_data(stage["collect"], "d.h5")
