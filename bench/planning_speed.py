@@ -28,6 +28,7 @@ from jepaworld.config import to_dict
 from jepaworld.eval.agents import model_functions
 from jepaworld.models import ModelConfig, build_world_model
 from jepaworld.planning import PLANNERS, PlannerConfig, build_planner
+from jepaworld.planning.mpc import rollout_after
 from jepaworld.train import load_checkpoint
 
 HERE = Path(__file__).resolve().parent
@@ -96,6 +97,22 @@ def interleaved_plan_ms(config: PlannerConfig, encode_z, rollouts, low, high, re
             if rep >= 2:  # the first two rounds warm up
                 times[i].append(time.perf_counter() - start)
     return tuple(1000 * statistics.median(t) for t in times)
+
+
+def context_rows(model, frameskip: int, a_dim: int, encode_z, low, high, reps: int) -> list[dict]:
+    """The default planner's ms per plan started from C = 1, 2, 3 observed latents (``eval --plan-context C``),
+    the history's latents and actions random, timed in turn."""
+    z0 = encode_z[0]
+    rollouts = []
+    for context in (1, 2, 3):
+        _, rollout = model_functions(model, frameskip, "cpu", context=context)
+        past_z, past_actions = torch.randn(context - 1, z0.numel()), torch.rand(context - 1, frameskip * a_dim)
+        rollouts.append(rollout if context == 1 else rollout_after(rollout, past_z, past_actions))
+    timed = interleaved_plan_ms(PlannerConfig(), encode_z, rollouts, low, high, reps)
+    return [
+        {"context": context, "plan_ms": ms, "ratio_to_context_1": ms / timed[0]}
+        for context, ms in zip((1, 2, 3), timed, strict=True)
+    ]
 
 
 def fit(rows: list[dict]) -> dict:
@@ -172,6 +189,7 @@ def main() -> None:
                 "ms_per_env_step_compiled": compiled_ms / frameskip,
             }
         )
+    contexts = context_rows(model, frameskip, a_dim, (z0, z_goal), low, high, args.reps)
     first = planners[-1]["plan_ms"]
     for row in planners:
         row["speedup_vs_first_cem"] = first / row["plan_ms"]
@@ -185,6 +203,7 @@ def main() -> None:
         "plan_grid": grid,
         "plan_grid_fit": fit(grid),
         "planners_at_defaults": planners,
+        "plan_context": contexts,
         "compile_seconds": compile_seconds,
         "seconds": time.perf_counter() - started,
         "machine": {
@@ -239,6 +258,17 @@ def markdown(report: dict) -> str:
         f"| {r['planner']} | {r['plan_ms']:.1f} | {r['ms_per_env_step']:.1f} | {r['speedup_vs_first_cem']:.1f}x | "
         f"{r['plan_ms_compiled']:.1f} |"
         for r in report["planners_at_defaults"]
+    ]
+    lines += [
+        "",
+        "## The default planner started from C observed latents (`eval --plan-context C`, timed in turn)",
+        "",
+        "| context | ms per plan | against context 1 |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {r['context']} | {r['plan_ms']:.1f} | {r['ratio_to_context_1']:.2f}x |"
+        for r in report.get("plan_context", [])
     ]
     lines += ["", f"torch.compile took {report['compile_seconds']:.1f} s (once per process)."]
     return "\n".join(lines) + "\n"
