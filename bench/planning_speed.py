@@ -32,6 +32,7 @@ from jepaworld.planning.mpc import rollout_after
 from jepaworld.train import load_checkpoint
 
 HERE = Path(__file__).resolve().parent
+CONTEXTS = (1, 2, 3)  # observed latents a plan starts from (eval --plan-context)
 GRID = {"samples": (50, 100, 200, 400), "iterations": (2, 4, 8), "horizon": (4, 8, 16)}
 
 
@@ -104,14 +105,14 @@ def context_rows(model, frameskip: int, a_dim: int, encode_z, low, high, reps: i
     the history's latents and actions random, timed in turn."""
     z0 = encode_z[0]
     rollouts = []
-    for context in (1, 2, 3):
+    for context in CONTEXTS:
         _, rollout = model_functions(model, frameskip, "cpu", context=context)
         past_z, past_actions = torch.randn(context - 1, z0.numel()), torch.rand(context - 1, frameskip * a_dim)
         rollouts.append(rollout if context == 1 else rollout_after(rollout, past_z, past_actions))
     timed = interleaved_plan_ms(PlannerConfig(), encode_z, rollouts, low, high, reps)
     return [
         {"context": context, "plan_ms": ms, "ratio_to_context_1": ms / timed[0]}
-        for context, ms in zip((1, 2, 3), timed, strict=True)
+        for context, ms in zip(CONTEXTS, timed, strict=True)
     ]
 
 
@@ -267,8 +268,7 @@ def markdown(report: dict) -> str:
         "|---|---|---|",
     ]
     lines += [
-        f"| {r['context']} | {r['plan_ms']:.1f} | {r['ratio_to_context_1']:.2f}x |"
-        for r in report.get("plan_context", [])
+        f"| {r['context']} | {r['plan_ms']:.1f} | {r['ratio_to_context_1']:.2f}x |" for r in report["plan_context"]
     ]
     lines += ["", f"torch.compile took {report['compile_seconds']:.1f} s (once per process)."]
     return "\n".join(lines) + "\n"
