@@ -175,6 +175,35 @@ def test_a_resumed_run_keeps_its_init_and_refuses_another(tiny_data, tmp_path):
     assert load_checkpoint(tmp_path / "tune")[1].step == 4 and load_checkpoint(tmp_path / "base")[1].step == 2
 
 
+def test_freeze_encoder_trains_the_predictor_alone(tiny_data, tmp_path, capsys):
+    """--freeze-encoder: the encoder and projector come out bit for bit as they went in, the predictor
+    learns (here with a rollout longer than the history); a resumed run stays frozen."""
+    base = TrainConfig(data=tiny_data, out=str(tmp_path / "base"), steps=2, batch_size=8, progress=False)
+    train(base, TINY_MODEL)
+    source, _ = load_checkpoint(tmp_path / "base")
+    frozen = dataclasses.replace(
+        base, out=str(tmp_path / "frozen"), init_from=str(tmp_path / "base"), freeze_encoder=True, steps=3
+    )
+    long_rollout = dataclasses.replace(TINY_MODEL, rollout_steps=4)  # windows of 6 frames at history 2
+    train(frozen, long_rollout)
+    assert "frames encoded once" in capsys.readouterr().out
+    train(dataclasses.replace(frozen, steps=4, resume=True, freeze_encoder=False, init_from=""), long_rollout)
+    tuned, info = load_checkpoint(tmp_path / "frozen")
+    assert info.step == 4 and info.extra["train_config"]["freeze_encoder"] and info.model.rollout_steps == 4
+    for part in ("encoder", "projector"):
+        a, b = getattr(source, part).state_dict(), getattr(tuned, part).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), part  # batch-norm statistics included
+    a, b = source.predictor.state_dict(), tuned.predictor.state_dict()
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    # Nothing to keep fixed, or a run that trains its encoder resumed frozen: clear errors.
+    with pytest.raises(ValueError, match="--freeze-encoder keeps a trained encoder fixed: pass its checkpoint"):
+        train(dataclasses.replace(base, out=str(tmp_path / "none"), freeze_encoder=True), TINY_MODEL)
+    assert not (tmp_path / "none" / "latest").exists()
+    with pytest.raises(ValueError, match=r"--freeze-encoder: the run in .* trains its encoder too"):
+        train(dataclasses.replace(base, steps=3, resume=True, freeze_encoder=True), TINY_MODEL)
+    assert load_checkpoint(tmp_path / "base")[1].step == 2
+
+
 def test_init_encoder_refuses_an_encoder_of_another_shape(tiny_data, tmp_path):
     base = TrainConfig(data=tiny_data, out=str(tmp_path / "base"), steps=2, batch_size=8, progress=False)
     train(base, TINY_MODEL)

@@ -76,6 +76,25 @@ def test_in_memory_windows_give_the_same_batches(tiny_data):
         assert all(torch.equal(on_disk[i][key], in_memory[i][key]) for key in on_disk[i])
 
 
+def test_encoded_windows_hold_the_latents_of_the_same_frames(tiny_data):
+    """encode_frames: batches then carry each window's latents, those of the frames it held, either way the
+    frames were kept (in memory or read from disk)."""
+
+    def encode(frames):  # a stand-in encoder: each frame's mean colour and its first pixel, [N, 1, 4]
+        x = frames.float()
+        return torch.cat([x.mean((2, 3, 4)).unsqueeze(-1), x[:, :, :3, 0, 0]], dim=-1)
+
+    ref = WindowDataset(tiny_data, num_frames=4, frameskip=5, episodes=np.arange(2, 12))
+    for cache_mb in (0, 1024):
+        data = WindowDataset(tiny_data, num_frames=4, frameskip=5, episodes=np.arange(2, 12), cache_mb=cache_mb)
+        assert data.encode_frames(encode, chunk=7) == 10 * 31  # chunks smaller than an episode
+        for seed in range(2):
+            a, b = ref.sample(16, np.random.default_rng(seed)), data.sample(16, np.random.default_rng(seed))
+            assert b.keys() == {"latents", "actions", "state"}
+            assert torch.equal(b["latents"], encode(a["frames"].flatten(0, 1).unsqueeze(1)).view(16, 4, 4))
+            assert torch.equal(a["actions"], b["actions"]) and torch.equal(a["state"], b["state"])
+
+
 def test_training_says_when_the_frames_do_not_fit_in_memory(tiny_data, tmp_path, capsys):
     from jepaworld.train import TrainConfig, train
 

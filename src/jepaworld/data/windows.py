@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ class WindowDataset(torch.utils.data.Dataset):
     Where the chosen episodes' frames fit in ``cache_mb`` decompressed, they are read once and held in
     memory, and a batch is one gather; otherwise they are read per window through a decompressed-chunk
     cache of that size. The small per-step columns (actions, state) are always held whole. Both ways
-    give the same batches.
+    give the same batches. After ``encode_frames`` batches hold the frames' latents instead.
     """
 
     def __init__(
@@ -51,13 +52,15 @@ class WindowDataset(torch.utils.data.Dataset):
             )
         lengths = ends - first
         self.frames_mb = int(lengths.sum()) * int(np.prod(self.file.frame_shape)) / 2**20  # decompressed
+        # Held in memory, the chosen episodes' rows lie back to back; window i starts at row _memory_starts[i].
+        placed = np.cumsum(lengths) - lengths
+        self._episodes = list(zip(first, ends, placed, strict=True))
+        self._memory_starts = self.starts - np.repeat(first - placed, [len(x) for x in starts])
+        self._latents: torch.Tensor | None = None
         if self.frames_mb <= cache_mb:
-            # The chosen episodes' frames, back to back; window i starts at row _memory_starts[i] of them.
             self._frames = np.empty((int(lengths.sum()), *self.file.frame_shape), np.uint8)
-            placed = np.cumsum(lengths) - lengths
-            for a, b, at in zip(first, ends, placed, strict=True):
+            for a, b, at in self._episodes:
                 self._frames[at : at + b - a] = self.file.rows("frames", int(a), int(b))
-            self._memory_starts = self.starts - np.repeat(first - placed, [len(x) for x in starts])
         else:
             self._frames = None
             self.file.close()
@@ -88,21 +91,41 @@ class WindowDataset(torch.utils.data.Dataset):
         """Whether the frames are held in memory (they fit in ``cache_mb``)."""
         return self._frames is not None
 
+    @torch.no_grad()
+    def encode_frames(self, encode: Callable[[torch.Tensor], torch.Tensor], chunk: int = 1024) -> int:
+        """Encode every frame once with ``encode`` (uint8 ``[N, 1, C, H, W]`` -> ``[N, 1, D]``) and hold the
+        latents in place of the frames: batches then carry ``latents [B, T, D]`` instead of ``frames``.
+        For training a predictor on a fixed encoder; read episode by episode, so frames need not fit.
+        Returns how many frames were encoded."""
+        parts = []
+        for first, end, placed in self._episodes:
+            for lo in range(0, int(end - first), chunk):
+                hi = min(lo + chunk, int(end - first))
+                if self._frames is None:
+                    frames = self.file.rows("frames", int(first) + lo, int(first) + hi)
+                else:
+                    frames = self._frames[placed + lo : placed + hi]
+                parts.append(encode(torch.from_numpy(rearrange(frames, "n h w c -> n 1 c h w").copy()))[:, 0].cpu())
+        self._latents, self._frames = torch.cat(parts).float(), None
+        return len(self._latents)
+
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """A random batch: each value gains a leading ``[B]`` axis. Reproducible from ``rng``."""
         indices = np.sort(rng.integers(0, len(self), size=batch_size))
-        if self._frames is None:
+        if self._frames is None and self._latents is None:
             items = [self[int(i)] for i in indices]
             return {key: torch.stack([it[key] for it in items]) for key in items[0]}
         k, t = self.frameskip, self.num_frames
         offsets, starts = np.arange(0, self.span, k), self.starts[indices][:, None]
-        frames = self._frames[self._memory_starts[indices][:, None] + offsets]
-        frame_rows, action_rows = starts + offsets, starts + np.arange((t - 1) * k)
-        frames = rearrange(frames, "b t h w c -> b t c h w")
-        batch = {
-            "frames": torch.from_numpy(np.ascontiguousarray(frames)),
-            "actions": torch.from_numpy(rearrange(self._actions[action_rows], "b (t k) a -> b t (k a)", k=k)),
-        }
+        rows = self._memory_starts[indices][:, None] + offsets
+        if self._latents is not None:
+            batch = {"latents": self._latents[torch.from_numpy(rows)]}
+        else:
+            frames = rearrange(self._frames[rows], "b t h w c -> b t c h w")
+            batch = {"frames": torch.from_numpy(np.ascontiguousarray(frames))}
+        batch["actions"] = torch.from_numpy(
+            rearrange(self._actions[starts + np.arange((t - 1) * k)], "b (t k) a -> b t (k a)", k=k)
+        )
         if self._state is not None:
-            batch["state"] = torch.from_numpy(self._state[frame_rows])
+            batch["state"] = torch.from_numpy(self._state[starts + offsets])
         return batch

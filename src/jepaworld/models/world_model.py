@@ -46,7 +46,10 @@ class ModelConfig:
     sigreg_weight: float = option(0.1, "lambda: weight of SIGReg in the loss")
     sigreg_projections: int = option(256, "random directions SIGReg tests per step")
     rollout_steps: int = option(
-        0, "also train on the last K latents imagined open-loop from the ones before them (0: one-step only)"
+        0,
+        "also train on the last K latents imagined open-loop from the ones before them (0: one-step only); "
+        "K >= history lengthens the training windows to K + 2 frames (e.g. the planning horizon, with "
+        "--freeze-encoder)",
     )
     motion_sigreg_weight: float = option(
         0.0, "weight of SIGReg on each window's latents minus their window mean: what moves must be encoded"
@@ -113,10 +116,12 @@ class ModelConfig:
             f"{self.latent_grid}, sigreg_bank={self.sigreg_bank}",
         )
         check(self.motion_sigreg_weight >= 0, f"motion_sigreg_weight must be >= 0, got {self.motion_sigreg_weight}")
-        check(
-            0 <= self.rollout_steps < self.history,
-            f"rollout_steps must be in [0, history - 1 = {self.history - 1}], got {self.rollout_steps}",
-        )
+        check(self.rollout_steps >= 0, f"rollout_steps must be >= 0, got {self.rollout_steps}")
+
+    @property
+    def window_frames(self) -> int:
+        """Frames of one training window: the history and the next frame, or more for a longer rollout loss."""
+        return max(self.history + 1, self.rollout_steps + 2)
 
     @property
     def action_dim(self) -> int:
@@ -221,23 +226,28 @@ class WorldModel(nn.Module):
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """batch ``frames [B, T+1, C, H, W]``, ``actions [B, T, A]`` -> (loss, metrics).
 
-        Teacher-forced: output ``t`` predicts latent ``t + 1`` from latents ``<= t``. With
-        ``rollout_steps = K`` the last K latents are also imagined open-loop (each prediction fed back)
-        from the true ones before them, and that error is added: a model that hedges one step ahead
-        pays for it over the next ones.
+        Teacher-forced: output ``t`` predicts latent ``t + 1`` from latents ``<= t`` (over the first
+        ``history + 1`` frames). With ``rollout_steps = K`` the last K latents are also imagined open-loop
+        (each prediction fed back) from the true ones before them, and that error is added: a model that
+        hedges one step ahead pays for it over the next ones.
+
+        A batch may hold ``latents [B, T+1, D]`` of a fixed encoder in place of ``frames``: then only the
+        predictor learns, and SIGReg, which has nothing left to shape, is reported but not in the loss.
         """
-        frames, actions = batch["frames"], batch["actions"]
-        z = self.encode(frames)  # [B, T+1, D]
+        actions, fixed = batch["actions"], "latents" in batch
+        z = batch["latents"] if fixed else self.encode(batch["frames"])  # [B, T+1, D]
         if self.step_whitening is not None and self.training:
             self.step_whitening.update((z[:, 1:] - z[:, :-1]).detach().flatten(0, 1))
-        pred = self.predict(z[:, :-1], actions)  # [B, T, D]
-        prediction = self._error(pred, z[:, 1:])
-        regulariser = self._sigreg(z)
-        loss = prediction + self.sigreg_weight * regulariser
+        h = min(self.history, z.shape[1] - 1)
+        pred = self.predict(z[:, :h], actions[:, :h])  # [B, h, D]
+        prediction = self._error(pred, z[:, 1 : h + 1])
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not fixed):
+            regulariser = self._sigreg(z)
+        loss = prediction if fixed else prediction + self.sigreg_weight * regulariser
         metrics = {"pred": prediction.item(), "sigreg": regulariser.item()}
         if self.step_whitening is not None:  # the Euclidean error too, comparable with a latent-metric run's
-            metrics["pred_latent"] = F.mse_loss(pred, z[:, 1:]).item()
-        if self.motion_sigreg_weight > 0:
+            metrics["pred_latent"] = F.mse_loss(pred, z[:, 1 : h + 1]).item()
+        if self.motion_sigreg_weight > 0 and not fixed:
             motion = self.regulariser((z - z.mean(1, keepdim=True)).transpose(0, 1))
             loss = loss + self.motion_sigreg_weight * motion
             metrics["motion_sigreg"] = motion.item()

@@ -49,6 +49,12 @@ class TrainConfig:
         "checkpoint whose whole model (encoder, projector, predictor) starts this run: a fine-tune with this run's "
         "loss settings, optimizer and schedule; the architecture options must match it",
     )
+    freeze_encoder: bool = option(
+        False,
+        "train the predictor alone on the fixed encoder of --init-from (or --init-encoder): every frame is encoded "
+        "once and its latent held in memory, so a step costs a fraction of the encoder's, and --rollout-steps can "
+        "reach the planning horizon; SIGReg has nothing to shape and is left out of the loss",
+    )
     progress: bool = option(True, "show a progress bar")
     cache_mb: int = option(2048, "memory (MB) for --data's frames: held whole, decompressed, where they fit")
 
@@ -157,7 +163,13 @@ def keep_init(cfg: TrainConfig, stored: dict, out: Path) -> TrainConfig:
                 f"{flag} {given}: {out} already holds a run, started from {started or 'its own initialisation'}; "
                 f"a resumed run keeps its weights, so drop {flag} to resume it or choose another --out"
             )
-    return dataclasses.replace(cfg, **{f: stored.get(f, "") for f in INIT_FIELDS})
+    frozen = stored.get("freeze_encoder", False)
+    if cfg.freeze_encoder and not frozen:
+        raise ValueError(
+            f"--freeze-encoder: the run in {out} trains its encoder too, and a resumed run keeps its settings; "
+            "drop --freeze-encoder to resume it, or start a new --out from its checkpoint with --init-from"
+        )
+    return dataclasses.replace(cfg, freeze_encoder=frozen, **{f: stored.get(f, "") for f in INIT_FIELDS})
 
 
 def check_frames(data: str, frame_shape: tuple, size: int, advice: str) -> None:
@@ -167,6 +179,18 @@ def check_frames(data: str, frame_shape: tuple, size: int, advice: str) -> None:
         raise ValueError(
             f"{data}: expected frames of {size} x {size} x 3 (the model's --image-size), got {got}; {advice}"
         )
+
+
+def encode_once(model: WorldModel, datasets: list[WindowDataset], device: torch.device) -> None:
+    """Fix the encoder and projector (no gradients, batch norm on its running statistics) and hold the
+    latents of the datasets' frames in their place (``WindowDataset.encode_frames``)."""
+    for part in (model.encoder, model.projector):
+        part.requires_grad_(False)
+    model.eval()
+    started = time.perf_counter()
+    frames = sum(data.encode_frames(lambda x: model.encode(x.to(device))) for data in datasets)
+    model.train()
+    print(f"--freeze-encoder: {frames} frames encoded once in {time.perf_counter() - started:.0f} s")
 
 
 def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
@@ -210,9 +234,16 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
     model.train()
 
     train_eps, val_eps = split_episodes(num_episodes, cfg.val_episodes, cfg.seed)
-    window = dict(num_frames=model_config.history + 1, frameskip=model_config.frameskip)
+    window = dict(num_frames=model_config.window_frames, frameskip=model_config.frameskip)
     train_data = WindowDataset(cfg.data, episodes=train_eps, cache_mb=cfg.cache_mb, **window)
     val_data = WindowDataset(cfg.data, episodes=val_eps, **window) if len(val_eps) else None
+    if cfg.freeze_encoder:
+        if not (cfg.init_from or cfg.init_encoder):
+            raise ValueError(
+                "--freeze-encoder keeps a trained encoder fixed: pass its checkpoint with --init-from (the whole "
+                "model) or --init-encoder (encoder and projector; the predictor starts afresh)"
+            )
+        encode_once(model, [d for d in (train_data, val_data) if d is not None], device)
     if not train_data.in_memory:
         print(
             f"{cfg.data}: its training frames take {train_data.frames_mb:.0f} MB decompressed, more than --cache-mb "
@@ -220,7 +251,8 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
             "or more holds them in memory)"
         )
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     if resuming:
         rng.bit_generator.state = load_train_state(resolve_checkpoint(out), optimizer)
@@ -257,7 +289,7 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
         optimizer.step()
         schedule.step()
         now = time.perf_counter()
