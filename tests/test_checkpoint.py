@@ -201,6 +201,10 @@ def test_freeze_encoder_trains_the_predictor_alone(tiny_data, tmp_path, capsys):
     assert not (tmp_path / "none" / "latest").exists()
     with pytest.raises(ValueError, match=r"--freeze-encoder: the run in .* trains its encoder too"):
         train(dataclasses.replace(base, steps=3, resume=True, freeze_encoder=True), TINY_MODEL)
+    with pytest.raises(ValueError, match=r"window of 22 frames .*--rollout-steps 20 takes windows of 20 \+ 2"):
+        train(
+            dataclasses.replace(frozen, out=str(tmp_path / "long")), dataclasses.replace(TINY_MODEL, rollout_steps=20)
+        )
     assert load_checkpoint(tmp_path / "base")[1].step == 2
 
 

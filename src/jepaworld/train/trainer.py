@@ -220,6 +220,11 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
         advice = f"the run in {out} reads {model_config.image_size}-pixel frames: resume it on such data"
         check_frames(cfg.data, frame_shape, model_config.image_size, advice)
     else:
+        if cfg.freeze_encoder and not (cfg.init_from or cfg.init_encoder):
+            raise ValueError(
+                "--freeze-encoder keeps a trained encoder fixed: pass its checkpoint with --init-from (the whole "
+                "model) or --init-encoder (encoder and projector; the predictor starts afresh)"
+            )
         torch.manual_seed(cfg.seed)
         model_config = dataclasses.replace(model_config, env_action_dim=action_dim)
         size = model_config.image_size
@@ -235,16 +240,17 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
 
     train_eps, val_eps = split_episodes(num_episodes, cfg.val_episodes, cfg.seed)
     window = dict(num_frames=model_config.window_frames, frameskip=model_config.frameskip)
-    train_data = WindowDataset(cfg.data, episodes=train_eps, cache_mb=cfg.cache_mb, **window)
+    try:
+        train_data = WindowDataset(cfg.data, episodes=train_eps, cache_mb=cfg.cache_mb, **window)
+    except ValueError as error:
+        if model_config.window_frames == model_config.history + 1:
+            raise
+        k = model_config.rollout_steps
+        raise ValueError(f"{error}; --rollout-steps {k} takes windows of {k} + 2 frames: pass a smaller one") from None
     val_data = WindowDataset(cfg.data, episodes=val_eps, **window) if len(val_eps) else None
-    if cfg.freeze_encoder:
-        if not (cfg.init_from or cfg.init_encoder):
-            raise ValueError(
-                "--freeze-encoder keeps a trained encoder fixed: pass its checkpoint with --init-from (the whole "
-                "model) or --init-encoder (encoder and projector; the predictor starts afresh)"
-            )
+    if cfg.freeze_encoder:  # the frames are read once, to be encoded
         encode_once(model, [d for d in (train_data, val_data) if d is not None], device)
-    if not train_data.in_memory:
+    elif not train_data.in_memory:
         print(
             f"{cfg.data}: its training frames take {train_data.frames_mb:.0f} MB decompressed, more than --cache-mb "
             f"{cfg.cache_mb}; reading them from disk, which is slower (--cache-mb {int(train_data.frames_mb) + 1} "
