@@ -52,8 +52,8 @@ class TrainConfig:
     freeze_encoder: bool = option(
         False,
         "train the predictor alone on the fixed encoder of --init-from (or --init-encoder): every frame is encoded "
-        "once and its latent held in memory, so a step costs a fraction of the encoder's, and --rollout-steps can "
-        "reach the planning horizon; SIGReg has nothing to shape and is left out of the loss",
+        "once and its latent held in memory, so no step runs the encoder, and --rollout-steps can reach the "
+        "planning horizon; SIGReg has nothing to shape and is left out of the loss",
     )
     progress: bool = option(True, "show a progress bar")
     cache_mb: int = option(2048, "memory (MB) for --data's frames: held whole, decompressed, where they fit")
