@@ -198,13 +198,14 @@ def test_freeze_encoder_trains_the_predictor_alone(tiny_data, tmp_path, capsys):
     # Nothing to keep fixed, or a run that trains its encoder resumed frozen: clear errors.
     with pytest.raises(ValueError, match="--freeze-encoder keeps a trained encoder fixed: pass its checkpoint"):
         train(dataclasses.replace(base, out=str(tmp_path / "none"), freeze_encoder=True), TINY_MODEL)
-    assert not (tmp_path / "none" / "latest").exists()
+    assert not (tmp_path / "none").exists()
     with pytest.raises(ValueError, match=r"--freeze-encoder: the run in .* trains its encoder too"):
         train(dataclasses.replace(base, steps=3, resume=True, freeze_encoder=True), TINY_MODEL)
     with pytest.raises(ValueError, match=r"window of 22 frames .*--rollout-steps 20 takes windows of 20 \+ 2"):
         train(
             dataclasses.replace(frozen, out=str(tmp_path / "long")), dataclasses.replace(TINY_MODEL, rollout_steps=20)
         )
+    assert not (tmp_path / "long").exists()
     assert load_checkpoint(tmp_path / "base")[1].step == 2
 
 
