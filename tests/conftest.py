@@ -5,6 +5,11 @@ from __future__ import annotations
 import dataclasses
 import os
 
+# Inductor compiles the tests' tiny predictors in this process, with no pool of worker processes and
+# no reader thread beside the test: a CI run once aborted (SIGABRT, the cause not shown) while the
+# compiled-planning test compiled, and a clean-checkout replica of that run passed.
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
+
 import pytest
 import torch
 
