@@ -80,9 +80,9 @@ def test_encoded_windows_hold_the_latents_of_the_same_frames(tiny_data):
     """encode_frames: batches then carry each window's latents, those of the frames it held, either way the
     frames were kept (in memory or read from disk)."""
 
-    def encode(frames):  # a stand-in encoder: each frame's mean colour and its first pixel, [N, 1, 4]
-        x = frames.float()
-        return torch.cat([x.mean((2, 3, 4)).unsqueeze(-1), x[:, :, :3, 0, 0]], dim=-1)
+    def encode(frames):  # a stand-in encoder: each frame's mean colour and its first pixel, [N, 4]
+        x = torch.from_numpy(frames).float()
+        return torch.cat([x.mean((1, 2, 3)).unsqueeze(-1), x[:, 0, 0, :3]], dim=-1)
 
     ref = WindowDataset(tiny_data, num_frames=4, frameskip=5, episodes=np.arange(2, 12))
     for cache_mb in (0, 1024):
@@ -91,7 +91,8 @@ def test_encoded_windows_hold_the_latents_of_the_same_frames(tiny_data):
         for seed in range(2):
             a, b = ref.sample(16, np.random.default_rng(seed)), data.sample(16, np.random.default_rng(seed))
             assert b.keys() == {"latents", "actions", "state"}
-            assert torch.equal(b["latents"], encode(a["frames"].flatten(0, 1).unsqueeze(1)).view(16, 4, 4))
+            frames = a["frames"].flatten(0, 1).permute(0, 2, 3, 1).numpy()  # [B * T, H, W, C]
+            assert torch.equal(b["latents"], encode(frames).view(16, 4, 4))
             assert torch.equal(a["actions"], b["actions"]) and torch.equal(a["state"], b["state"])
 
 

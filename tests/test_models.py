@@ -82,6 +82,21 @@ def test_rollout_first_step_equals_predict():
     torch.testing.assert_close(model.rollout(z0, a)[:, 0], model.predict(z0[:, None], a)[:, 0])
 
 
+@pytest.mark.parametrize("model_config", [TINY_MODEL, PATCH_MODEL], ids=["vector", "patches"])
+def test_encode_frames_is_encode_on_channels_last_frames_in_batches(model_config):
+    """The one batched frame encoder (planning, the steps metric, the probe, the decoder, --freeze-encoder)."""
+    torch.manual_seed(0)
+    model = build_world_model(model_config).eval()
+    frames = torch.randint(0, 256, (7, 64, 64, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = model.encode(frames.permute(0, 3, 1, 2)[:, None])[:, 0]
+    for source in (frames, frames.numpy()):
+        got = model.encode_frames(source, batch=3)  # batches of 3, 3 and 1
+        assert got.dtype == torch.float32 and got.device.type == "cpu" and not got.requires_grad
+        torch.testing.assert_close(got, expected)
+    assert model.encode_frames(frames[:0]).shape == (0, model_config.latent_dim)
+
+
 def test_surprise_is_zero_where_prediction_is_exact():
     """surprise() scores frame t+1 against the prediction from frames <= t."""
     model = build_world_model(TINY_MODEL).eval()

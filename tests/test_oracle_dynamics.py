@@ -9,7 +9,7 @@ from jepaworld.data import make_env
 from jepaworld.envs import CUBE_ID, PUSH_T_ID, REACHER_ID, TWO_ROOM_ID
 from jepaworld.envs.policies import data_policy
 from jepaworld.eval import EvalConfig
-from jepaworld.eval.agents import SimulatorAgent, frames_encoder, has_simulator_frames
+from jepaworld.eval.agents import SimulatorAgent, has_simulator_frames
 from jepaworld.eval.goals import make_goal_task
 from jepaworld.eval.protocol import evaluate, held_out_seeds
 from jepaworld.models import build_world_model
@@ -42,7 +42,7 @@ def test_the_simulator_agent_imagines_the_latents_of_the_frames_the_env_then_sho
     """Push-T: a plan's imagined latents are the encoder's latents of the real frames after its actions."""
     env = make_env(PUSH_T_ID, 64, max_episode_steps=50)
     model = build_world_model(TINY_MODEL).eval()
-    encode_frames = frames_encoder(model)
+    encode_frames = model.encode_frames
     frameskip = TINY_MODEL.frameskip
     planner = build_planner(FAST_PLANNER, env.action_space.low, env.action_space.high, seed=0)
     agent = SimulatorAgent(planner, env.unwrapped.physics, env.unwrapped.render_state, encode_frames, frameskip, 1)

@@ -284,7 +284,7 @@ class LoadedWorldModel:
         key = (str(data or ""), float(shrink))
         with self._lock:
             if key not in self._whitenings:
-                self._whitenings[key] = metric_whitening(self.model, self.info, metric, key[0], shrink, self.device)[0]
+                self._whitenings[key] = metric_whitening(self.model, self.info, metric, key[0], shrink)[0]
             return self._whitenings[key]
 
     def surprise(self, frames, actions) -> np.ndarray:

@@ -92,10 +92,11 @@ class WindowDataset(torch.utils.data.Dataset):
         return self._frames is not None
 
     @torch.no_grad()
-    def encode_frames(self, encode: Callable[[torch.Tensor], torch.Tensor], chunk: int = 1024) -> int:
-        """Encode every frame once with ``encode`` (uint8 ``[N, 1, C, H, W]`` -> ``[N, 1, D]``) and hold the
-        latents in place of the frames: batches then carry ``latents [B, T, D]`` instead of ``frames``.
-        For training a predictor on a fixed encoder; read episode by episode, so frames need not fit.
+    def encode_frames(self, encode: Callable[[np.ndarray], torch.Tensor], chunk: int = 1024) -> int:
+        """Encode every frame once with ``encode`` (uint8 ``[N, H, W, C]`` -> ``[N, D]``, as
+        ``WorldModel.encode_frames``) and hold the latents in place of the frames: batches then carry
+        ``latents [B, T, D]`` instead of ``frames``. For training a predictor on a fixed encoder; read
+        episode by episode, so frames need not fit.
         Returns how many frames were encoded."""
         parts = []
         for first, end, placed in self._episodes:
@@ -105,7 +106,7 @@ class WindowDataset(torch.utils.data.Dataset):
                     frames = self.file.rows("frames", int(first) + lo, int(first) + hi)
                 else:
                     frames = self._frames[placed + lo : placed + hi]
-                parts.append(encode(torch.from_numpy(rearrange(frames, "n h w c -> n 1 c h w").copy()))[:, 0].cpu())
+                parts.append(encode(frames).cpu())
         self._latents, self._frames = torch.cat(parts).float(), None
         return len(self._latents)
 

@@ -68,10 +68,9 @@ def model_functions(
     """
     device = torch.device(device)
     predictor = compiled_predictor(model, device) if compile else None
-    encode_frames = frames_encoder(model, device)
 
     def encode(frame: np.ndarray) -> torch.Tensor:
-        return encode_frames(frame[None])[0]
+        return model.encode_frames(frame[None])[0]
 
     def rollout(z0: torch.Tensor, actions: torch.Tensor, past_actions: torch.Tensor | None = None) -> torch.Tensor:
         # No inference_mode here: the gradient planner differentiates through it; sampling planners
@@ -84,21 +83,7 @@ def model_functions(
     return (encode, rollout) if whitening is None else in_metric(encode, rollout, whitening)
 
 
-def frames_encoder(model: WorldModel, device: torch.device | str = "cpu") -> Callable[[np.ndarray], torch.Tensor]:
-    """``encode_frames(frames [N, H, W, 3] uint8) -> latents [N, D]`` (float32, on the CPU), in one batch."""
-    device = torch.device(device)
-
-    @torch.inference_mode()
-    def encode_frames(frames: np.ndarray) -> torch.Tensor:
-        obs = torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None].to(device)
-        return model.encode(obs)[0].float().cpu()
-
-    return encode_frames
-
-
-def metric_whitening(
-    model: WorldModel, info, metric: str, data: str, shrink: float, device
-) -> tuple[torch.Tensor | None, str]:
+def metric_whitening(model: WorldModel, info, metric: str, data: str, shrink: float) -> tuple[torch.Tensor | None, str]:
     """The whitening of ``metric`` (``planning.metric``; ``None`` for the latent metric) -> (it, the episode
     file it was measured on: ``data``, else the one the checkpoint ``info`` was trained on)."""
     if metric != "steps":
@@ -112,16 +97,16 @@ def metric_whitening(
             "(--metric-data FILE, or metric_data= in Python: the training data, or episodes of the same env)",
             where,
         )
-    return measure_step_whitening(model, source, info.model.frameskip, shrink, device), source
+    return measure_step_whitening(model, source, info.model.frameskip, shrink), source
 
 
-def measure_step_whitening(model: WorldModel, data: str, frameskip: int, shrink: float, device) -> torch.Tensor:
+def measure_step_whitening(model: WorldModel, data: str, frameskip: int, shrink: float) -> torch.Tensor:
     """The ``steps`` metric's whitening ``W [D, D]`` (``planning.metric``), from the change of the
     latent over each model step (``frameskip`` frames) in up to ``METRIC_EPISODES`` episodes of ``data``."""
     with EpisodeFile(data) as episodes:
         count = episodes.num_episodes
         chosen = np.unique(np.linspace(0, count - 1, min(count, METRIC_EPISODES)).round().astype(int))
-        latents = encode_episodes(model, episodes, chosen, device)
+        latents = encode_episodes(model, episodes, chosen)
     deltas = [z[frameskip:] - z[:-frameskip] for z in latents if len(z) > frameskip]
     if not deltas:
         raise ValueError(f"{data}: no episode is longer than one model step ({frameskip} frames): no steps metric")
@@ -188,7 +173,7 @@ class SimulatorAgent(ModelAgent):
     """The planner imagining with the true simulator and scoring with the world model's energy.
 
     Each imagined state (``physics.rollout_states``) is drawn (``render_state``) and encoded
-    (``encode_frames``, as ``frames_encoder`` makes it), and the energy compares those latents with the goal
+    (``encode_frames``: ``WorldModel.encode_frames``), and the energy compares those latents with the goal
     frame's, as the world-model agent's does (in the metric ``whitening`` where one is given). The world
     model's row against this one is what its dynamics cost; this row against the oracle's, what its
     latents cost as a measure of the goal.

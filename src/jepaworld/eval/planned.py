@@ -95,7 +95,7 @@ def collect_planned(config: CollectConfig, planner: PlannerConfig | None = None,
     whitening = None
     if config.metric != "latent":  # measured once here, not in every worker
         model, info = load_checkpoint(config.checkpoint, "cpu")
-        whitening = metric_whitening(model, info, config.metric, config.metric_data, config.metric_shrink, "cpu")[0]
+        whitening = metric_whitening(model, info, config.metric, config.metric_data, config.metric_shrink)[0]
     policy = PlannerPolicy(
         config.checkpoint,
         config.goal_offset,

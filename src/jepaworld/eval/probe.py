@@ -78,17 +78,9 @@ def symmetry_orders(pairs: tuple[str, ...]) -> dict[str, int]:
 
 
 @torch.inference_mode()
-def encode_episodes(model, episodes: EpisodeFile, indices: np.ndarray, device, batch: int = 512) -> list[np.ndarray]:
+def encode_episodes(model, episodes: EpisodeFile, indices: np.ndarray) -> list[np.ndarray]:
     """Latents ``[L, D]`` of every frame of each chosen episode."""
-    out = []
-    for e in indices:
-        frames = episodes.episode(int(e))["frames"]
-        parts = []
-        for start in range(0, len(frames), batch):
-            obs = torch.from_numpy(frames[start : start + batch]).permute(0, 3, 1, 2)[None].to(device)
-            parts.append(model.encode(obs)[0].float().cpu().numpy())
-        out.append(np.concatenate(parts))
-    return out
+    return [model.encode_frames(episodes.episode(int(e))["frames"]).numpy() for e in indices]
 
 
 def stack_frames(latents: list[np.ndarray], states: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -247,9 +239,7 @@ def probe(config: ProbeConfig) -> dict:
         states["fit"], quantities = angles_as_cos_sin(states["fit"], names, angles, orders)  # checks them first
         states["test"], _ = angles_as_cos_sin(states["test"], names, angles, orders)
         names = quantities
-        latents = {
-            split: encode_episodes(model, episodes, idx, device) for split, idx in (("fit", fit), ("test", test))
-        }
+        latents = {split: encode_episodes(model, episodes, idx) for split, idx in (("fit", fit), ("test", test))}
         if config.supervised_steps:  # frames and states of the rows with a finite state
             pixels = {}
             for split, idx in (("fit", fit), ("test", test)):

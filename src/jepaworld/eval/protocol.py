@@ -28,7 +28,6 @@ from jepaworld.eval.agents import (
     RandomAgent,
     ScriptedAgent,
     SimulatorAgent,
-    frames_encoder,
     has_oracle,
     has_scripted_solver,
     has_simulator_frames,
@@ -229,9 +228,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
     block_low, block_high = planning_bounds(low, high, frameskip, config.plan_blocks)
     seeds = held_out_seeds(config.seed, config.episodes)
     planner_seed = config.seed if config.planner_seed == -1 else config.planner_seed
-    whitening, metric_data = metric_whitening(
-        model, info, config.metric, config.metric_data, config.metric_shrink, device
-    )
+    whitening, metric_data = metric_whitening(model, info, config.metric, config.metric_data, config.metric_shrink)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     encode, rollout = model_functions(
@@ -279,7 +276,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
                 build_planner(planner_config, block_low, block_high, seed=planner_seed),
                 env.unwrapped.physics,
                 env.unwrapped.render_state,
-                frames_encoder(model, device),
+                model.encode_frames,
                 frameskip,
                 config.replan_every,
                 config.plan_blocks,

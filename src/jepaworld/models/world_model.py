@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -174,6 +175,18 @@ class WorldModel(nn.Module):
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """Frames ``[B, T, C, H, W]`` (uint8 or float in [0, 1]) -> latents ``[B, T, D]``."""
         return self.projector(self.encoder(obs))
+
+    @torch.no_grad()
+    def encode_frames(self, frames: np.ndarray | torch.Tensor, batch: int = 512) -> torch.Tensor:
+        """Frames ``[N, H, W, C]`` uint8, channels last as envs and episode files hold them -> latents
+        ``[N, D]`` float32 on the CPU: ``batch`` frames at a time on the model's device, no gradients.
+        The caller sets the mode (``eval()``: batch norm on its running statistics, as planning sees it)."""
+        device = next(self.parameters()).device
+        out = [torch.zeros(0, self.projector.out_dim)]
+        for lo in range(0, len(frames), batch):
+            obs = torch.as_tensor(np.ascontiguousarray(frames[lo : lo + batch])).to(device)
+            out.append(self.encode(rearrange(obs, "n h w c -> n 1 c h w"))[:, 0].float().cpu())
+        return torch.cat(out)
 
     def _actions(self, actions: torch.Tensor | None, z: torch.Tensor, steps: int) -> torch.Tensor:
         """``None`` stands for the empty actions of an action-free model; a model with actions needs them."""

@@ -78,15 +78,6 @@ def _frames(data: EpisodeFile, count: int, rng: np.random.Generator) -> np.ndarr
     return np.concatenate(chosen)
 
 
-@torch.inference_mode()
-def _encode(model, frames: np.ndarray, device: torch.device, batch: int = 256) -> torch.Tensor:
-    out = []
-    for i in range(0, len(frames), batch):
-        obs = torch.from_numpy(frames[i : i + batch]).permute(0, 3, 1, 2)[:, None].to(device)
-        out.append(model.encode(obs)[:, 0].float())
-    return torch.cat(out)
-
-
 def train_decoder(config: DecoderConfig) -> dict[str, Any]:
     """Fit the decoder, save it -> a summary (path, held-out MSE and PSNR, seconds)."""
     started = time.perf_counter()
@@ -103,7 +94,7 @@ def train_decoder(config: DecoderConfig) -> dict[str, Any]:
         size = info.model.image_size
         check_frames(data_path, tuple(data.frame_shape), size, f"give {size}-pixel frames with --data")
         frames = _frames(data, config.max_frames, rng)
-    latents = _encode(model, frames, device)  # [N, D]
+    latents = model.encode_frames(frames).to(device)  # [N, D]
     targets = torch.from_numpy(frames).permute(0, 3, 1, 2)  # [N, 3, S, S] uint8, moved per batch
     held_out = max(1, len(frames) // 20)
     order = torch.from_numpy(rng.permutation(len(frames)))

@@ -181,14 +181,14 @@ def check_frames(data: str, frame_shape: tuple, size: int, advice: str) -> None:
         )
 
 
-def encode_once(model: WorldModel, datasets: list[WindowDataset], device: torch.device) -> None:
+def encode_once(model: WorldModel, datasets: list[WindowDataset]) -> None:
     """Fix the encoder and projector (no gradients, batch norm on its running statistics) and hold the
     latents of the datasets' frames in their place (``WindowDataset.encode_frames``)."""
     for part in (model.encoder, model.projector):
         part.requires_grad_(False)
     model.eval()
     started = time.perf_counter()
-    frames = sum(data.encode_frames(lambda x: model.encode(x.to(device))) for data in datasets)
+    frames = sum(data.encode_frames(model.encode_frames) for data in datasets)
     model.train()
     print(f"--freeze-encoder: {frames} frames encoded once in {time.perf_counter() - started:.0f} s")
 
@@ -249,7 +249,7 @@ def train(train_config: TrainConfig, model_config: ModelConfig) -> Path:
         raise ValueError(f"{error}; --rollout-steps {k} takes windows of {k} + 2 frames: pass a smaller one") from None
     val_data = WindowDataset(cfg.data, episodes=val_eps, **window) if len(val_eps) else None
     if cfg.freeze_encoder:  # the frames are read once, to be encoded
-        encode_once(model, [d for d in (train_data, val_data) if d is not None], device)
+        encode_once(model, [d for d in (train_data, val_data) if d is not None])
     elif not train_data.in_memory:
         print(
             f"{cfg.data}: its training frames take {train_data.frames_mb:.0f} MB decompressed, more than --cache-mb "
