@@ -74,8 +74,7 @@ def step_surprises(model, episodes: EpisodeFile, indices, frameskip: int, contex
         steps = (len(episode["frames"]) - 1) // frameskip
         if steps < 1:
             continue
-        obs = torch.from_numpy(frames[: steps + 1]).permute(0, 3, 1, 2)[None].to(device)
-        z = model.encode(obs)[0]  # [steps + 1, D]
+        z = model.encode_frames(frames[: steps + 1]).to(device)  # [steps + 1, D]
         actions = rearrange(episode["actions"][: steps * frameskip], "(t k) a -> t (k a)", k=frameskip)
         a = torch.from_numpy(np.ascontiguousarray(actions)).to(device)[:, None]  # [steps, 1, A]
         pred = model.rollout(z[:-1], a, context=context)[:, 0]  # [steps, D]

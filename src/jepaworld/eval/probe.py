@@ -77,7 +77,6 @@ def symmetry_orders(pairs: tuple[str, ...]) -> dict[str, int]:
     return orders
 
 
-@torch.inference_mode()
 def encode_episodes(model, episodes: EpisodeFile, indices: np.ndarray) -> list[np.ndarray]:
     """Latents ``[L, D]`` of every frame of each chosen episode."""
     return [model.encode_frames(episodes.episode(int(e))["frames"]).numpy() for e in indices]
