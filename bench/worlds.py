@@ -36,6 +36,9 @@ REACHER_PLANNED = (
 )
 PUSH_T_PLANNED = ("--env", "jepaworld/PushT-v0", "--goal-offset", "25", "--episodes", "1000", "--steps", "50")
 GPU_EVAL = ("--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", "--device", "cuda")
+#: Rounds after the base training, in this order: "more" collects more of the data policy's episodes,
+#: "planner" the latest model's own planned ones (``data_round``); each merges and fine-tunes.
+ROUNDS = ("more", "planner")
 DATA = "{data}"  # in a recipe's arguments: its data file (the steps metric is measured on it)
 IN_STEPS_METRIC = ("--metric", "steps", "--metric-data", DATA)
 PUSH_T_PLANNED_STEPS = (*PUSH_T_PLANNED, "--workers", "2", *IN_STEPS_METRIC)
@@ -60,7 +63,7 @@ PUSH_T_PATCHES_PLANNED = (
 
 
 def planner_rounds(first: tuple, later: tuple, rounds: int, model: tuple = ()) -> list[dict]:
-    """Planner rounds (``planner_round``): round 1 plans with ``first``, fine-tunes 4000 steps; round r > 1
+    """Planner rounds (``data_round``): round 1 plans with ``first``, fine-tunes 4000 steps; round r > 1
     plans with ``later`` on seed 14 + r, fine-tunes 2000. The data once, each round's episodes twice.
     ``model``: the architecture's train options (a fine-tune must name the checkpoint's)."""
     first_tune = (*PLANNER_FINE_TUNE, "--cache-mb", "4096", *model)
@@ -133,6 +136,22 @@ RECIPES = {
         "train": ["--steps", "4000", *PATCHES_TRAIN],
         "resume": [["--steps", "8000", *PATCHES_TRAIN], ["--steps", "12000", *PATCHES_TRAIN]],
         "planner": planner_rounds(PUSH_T_PATCHES_PLANNED, PUSH_T_PATCHES_PLANNED, 1, PATCHES),
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
+    },
+    # push-t-patches on to 20000 steps (five cosine cycles), then a "more" round: 4500 more episodes of the
+    # data policy (seed 1) merged with the 1500, and the predictor alone (--freeze-encoder) trained on all
+    # 6000 from the 20000-step model (the held-out one-step error 17% lower than on the 1500).
+    "push-t-patches-more-data": {
+        "collect": [*PUSH_T_COLLECT],
+        "train": ["--steps", "4000", *PATCHES_TRAIN],
+        "resume": [["--steps", str(steps), *PATCHES_TRAIN] for steps in (8000, 12000, 16000, 20000)],
+        "more": [
+            {
+                "collect": ["--env", "jepaworld/PushT-v0", "--episodes", "4500", "--steps", "100", "--seed", "1"],
+                "repeat": ["1", "1"],
+                "train": ["--freeze-encoder", "--lr", "3e-4", "--steps", "12000", *PATCHES_TRAIN],
+            }
+        ],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
     # The GPU recipes (one H100). cube-gpu is the CPU recipe on the GPU. The wide ones: a wider encoder and
@@ -232,8 +251,9 @@ def run(name: str, out: Path) -> dict:
     for stage in recipe.get("resume", []):  # each on from the last (--resume): one more cosine cycle
         seconds["train"] += _jepaworld("train", "--data", data, "--out", run_dir, "--resume", *stage)
     sources = [data]
-    for number, stage in enumerate(recipe.get("planner", []), start=1):
-        run_dir = planner_round(number, stage, sources, run_dir, out, seconds)
+    for kind in ROUNDS:  # the data policy's extra episodes first, then the planner's own
+        for number, stage in enumerate(recipe.get(kind, []), start=1):
+            run_dir = data_round(kind, number, stage, sources, run_dir, out, seconds)
     evaluation = with_data(recipe["eval"], data)
     seconds["eval"] = _jepaworld("eval", "--checkpoint", run_dir, *evaluation, "--out", str(out / "eval"))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -245,23 +265,28 @@ def with_data(args: list[str], data: str) -> list[str]:
     return [data if arg == DATA else arg for arg in args]
 
 
-def planner_round(number: int, stage: dict, sources: list[str], run_dir: str, out: Path, seconds: dict) -> str:
-    """Round ``number``: ``run_dir``'s planned episodes join ``sources`` (the data and earlier rounds'
-    episodes, counted ``stage["repeat"]`` times each), and a fine-tune on them all -> the fine-tuned run."""
-    tag = "" if number == 1 else str(number)
-    planned, merged, tuned = str(out / f"planned{tag}.h5"), str(out / f"merged{tag}.h5"), str(out / f"ft{tag}")
-    key = "" if number == 1 else f"_{number}"
-    policy = ("--policy", "planner", "--checkpoint", run_dir)
-    seconds[f"planner_collect{key}"] = _jepaworld(
-        "collect", *with_data(stage["collect"], sources[0]), *policy, "--out", planned, "--overwrite"
+def data_round(kind: str, number: int, stage: dict, sources: list[str], run_dir: str, out: Path, seconds: dict) -> str:
+    """Round ``number`` of ``kind`` (``ROUNDS``): new episodes (``run_dir``'s planned ones in a planner
+    round, the data policy's in a "more" round) join ``sources`` (the data and earlier rounds' episodes,
+    counted ``stage["repeat"]`` times each), and a fine-tune from ``run_dir`` on them all -> the tuned run."""
+    tag, key = ("", "") if number == 1 else (str(number), f"_{number}")
+    if kind == "planner":
+        episodes, merged, tuned = f"planned{tag}.h5", f"merged{tag}.h5", f"ft{tag}"
+        policy, prefix = ("--policy", "planner", "--checkpoint", run_dir), ""
+    else:
+        episodes, merged, tuned = f"more{tag}.h5", f"merged-more{tag}.h5", f"more-ft{tag}"
+        policy, prefix = (), "more_"
+    episodes, merged, tuned = str(out / episodes), str(out / merged), str(out / tuned)
+    seconds[f"{kind}_collect{key}"] = _jepaworld(
+        "collect", *with_data(stage["collect"], sources[0]), *policy, "--out", episodes, "--overwrite"
     )
-    sources.append(planned)
+    sources.append(episodes)
     if len(stage["repeat"]) != len(sources):
-        raise SystemExit(f"planner round {number}: expected {len(sources)} repeat counts, got {stage['repeat']}")
-    seconds[f"merge{key}"] = _jepaworld(
+        raise SystemExit(f"{kind} round {number}: expected {len(sources)} repeat counts, got {stage['repeat']}")
+    seconds[f"{prefix}merge{key}"] = _jepaworld(
         "data", "merge", *sources, "--repeat", *stage["repeat"], "--out", merged, "--overwrite"
     )
-    seconds[f"fine_tune{key}"] = _jepaworld(
+    seconds[f"{prefix}fine_tune{key}"] = _jepaworld(
         "train", "--data", merged, "--out", tuned, "--init-from", run_dir, *stage["train"]
     )
     return tuned

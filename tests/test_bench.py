@@ -126,16 +126,62 @@ def test_every_world_recipe_is_a_valid_sequence_of_cli_commands():
         architecture = {k: getattr(trained, k) for k in shape if hasattr(trained, k)}
         for stage in recipe.get("resume", []):
             parser.parse_args(["train", "--data", "d.h5", "--out", "run", "--resume", *stage])
+        assert set(recipe) <= {"collect", "train", "resume", *worlds.ROUNDS, "eval"}, name
         sources = ["d.h5"]
-        for number, stage in enumerate(recipe.get("planner", []), start=1):
-            collect = worlds.with_data(stage["collect"], "d.h5")
-            planned = parser.parse_args(["collect", *collect, "--policy", "planner", "--checkpoint", "run"])
-            assert planned.policy == "planner" and worlds.DATA not in collect, name
-            assert planned.metric_data in ("", "d.h5"), name
-            sources.append(f"planned{number}.h5")
-            assert len(stage["repeat"]) == len(sources), f"{name} round {number}: one count per file merged"
-            parser.parse_args(["data", "merge", *sources, "--repeat", *stage["repeat"], "--out", "m.h5"])
-            tuned = parser.parse_args(["train", "--data", "m.h5", "--out", "ft", "--init-from", "run", *stage["train"]])
-            assert {k: getattr(tuned, k) for k in architecture} == architecture, f"{name} round {number}"
+        for kind in worlds.ROUNDS:
+            for number, stage in enumerate(recipe.get(kind, []), start=1):
+                collect = worlds.with_data(stage["collect"], "d.h5")
+                policy = ["--policy", "planner", "--checkpoint", "run"] if kind == "planner" else []
+                collected = parser.parse_args(["collect", *collect, *policy])
+                assert collected.policy == ("planner" if kind == "planner" else "data"), f"{name} {kind} {number}"
+                assert worlds.DATA not in collect and collected.metric_data in ("", "d.h5"), name
+                sources.append(f"{kind}{number}.h5")
+                assert len(stage["repeat"]) == len(sources), f"{name} {kind} {number}: one count per file merged"
+                parser.parse_args(["data", "merge", *sources, "--repeat", *stage["repeat"], "--out", "m.h5"])
+                tune = ["train", "--data", "m.h5", "--out", "ft", "--init-from", "run", *stage["train"]]
+                tuned = parser.parse_args(tune)
+                assert {k: getattr(tuned, k) for k in architecture} == architecture, f"{name} {kind} {number}"
         evaluation = parser.parse_args(["eval", "--checkpoint", "run", *worlds.with_data(recipe["eval"], "d.h5")])
         assert evaluation.metric_data in ("", "d.h5"), name
+
+
+def test_a_recipe_with_both_kinds_of_round_runs_end_to_end(tmp_path):
+    """The runner itself (bench/worlds.py ``run``) on a tiny recipe: base training, a "more" round (the data
+    policy's episodes, the predictor alone), then a planner round from the tuned run, then the evaluation."""
+    worlds = _worlds()
+    tiny = ("--batch-size", "8", "--checkpoint-every", "5", "--latent-dim", "32", "--predictor-width", "16")
+    pusht = ("--env", "jepaworld/PushT-v0", "--steps", "20")
+    worlds.RECIPES["tiny"] = {
+        "collect": [*pusht, "--episodes", "4"],
+        "train": ["--steps", "5", *tiny],
+        "more": [
+            {
+                "collect": [*pusht, "--episodes", "3", "--seed", "1"],
+                "repeat": ["1", "1"],
+                "train": ["--freeze-encoder", "--steps", "5", *tiny],
+            }
+        ],
+        "planner": [
+            {
+                "collect": [*pusht, "--episodes", "2", "--goal-offset", "3", "--samples", "8", "--elites", "4"],
+                "repeat": ["1", "1", "2"],
+                "train": ["--steps", "5", *tiny],
+            }
+        ],
+        "eval": ["--episodes", "2", "--goal-offset", "3", "--max-steps", "2", "--no-oracle", "--samples", "8"],
+    }
+    worlds.RECIPES["tiny"]["eval"] += ["--elites", "4", "--metric", "steps", "--metric-data", worlds.DATA]
+    report = worlds.run("tiny", tmp_path)
+
+    files = {path.name for path in tmp_path.iterdir()}
+    assert {"data.h5", "run", "more.h5", "merged-more.h5", "more-ft", "planned.h5", "merged.h5", "ft"} <= files
+    tuned = json.loads((tmp_path / "more-ft" / "train_config.json").read_text())["train"]
+    assert tuned["init_from"] == str(tmp_path / "run") and tuned["data"] == str(tmp_path / "merged-more.h5")
+    assert json.loads((tmp_path / "ft" / "train_config.json").read_text())["train"]["init_from"] == str(
+        tmp_path / "more-ft"
+    )
+    assert set(report["phase_seconds"]) == {
+        *("collect", "train", "more_collect", "more_merge", "more_fine_tune"),
+        *("planner_collect", "merge", "fine_tune", "eval"),
+    }
+    assert report["checkpoint"].startswith(str(tmp_path / "ft")) and report["episodes"] == 2
