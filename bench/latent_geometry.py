@@ -32,13 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BINS = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, np.inf)
 
 
-@torch.inference_mode()
 def episodes_latents(model, data: EpisodeFile, count: int) -> list[dict]:
     out = []
     for e in range(max(0, data.num_episodes - count), data.num_episodes):
         episode = data.episode(e)
-        frames = torch.from_numpy(episode["frames"]).permute(0, 3, 1, 2)[None]
-        out.append({"z": model.encode(frames)[0], "actions": episode["actions"], "state": episode["state"]})
+        out.append(
+            {"z": model.encode_frames(episode["frames"]), "actions": episode["actions"], "state": episode["state"]}
+        )
     return out
 
 
