@@ -8,7 +8,7 @@ loop on the true simulator state), the scripted solver and the random floor. ``g
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from jepaworld.eval.probe import encode_episodes
 from jepaworld.models import WorldModel
 from jepaworld.planning import MPCAgent
 from jepaworld.planning.metric import in_metric, step_whitening
+from jepaworld.train import load_checkpoint
 from jepaworld.types import RolloutFn
 
 METRIC_EPISODES = 200  # episodes of the data the steps metric is measured on, spread over the file
@@ -55,6 +56,7 @@ def model_functions(
     compile: bool = False,
     blocks: bool = False,
     whitening: torch.Tensor | None = None,
+    ensemble: Sequence[WorldModel] = (),
 ) -> tuple[Callable, RolloutFn]:
     """``encode(frame [H, W, 3] uint8) -> z [D]`` and a rollout over planned actions for ``MPCAgent``.
 
@@ -65,9 +67,12 @@ def model_functions(
     latents the predictor sees while imagining (``WorldModel.rollout``); 1 is the fastest. ``compile``:
     imagine with a ``torch.compile``d predictor (faster per rollout after a one-off compilation).
     ``whitening``: plan in the coordinates ``z @ W`` of a latent metric (``planning.metric``).
+    ``ensemble``: more models on ``model``'s encoder (``shared_encoder_models``); the rollout is the mean
+    of every model's imagined latents, so the planner scores what the predictors agree on.
     """
     device = torch.device(device)
-    predictor = compiled_predictor(model, device) if compile else None
+    models = [model, *ensemble]
+    predictors = [compiled_predictor(m, device) if compile else None for m in models]
 
     def encode(frame: np.ndarray) -> torch.Tensor:
         return model.encode_frames(frame[None])[0]
@@ -78,9 +83,35 @@ def model_functions(
         # actions between its frames, past_actions [N, T0 - 1, frameskip * A] (MPCAgent with context > 1).
         held = (actions if blocks else repeat(actions, "n h a -> n h (k a)", k=frameskip)).to(device)
         past = None if past_actions is None else past_actions.to(device)
-        return model.rollout(z0.to(device), held, past, context, predictor).float().cpu()
+        z0 = z0.to(device)
+        imagined = [m.rollout(z0, held, past, context, p) for m, p in zip(models, predictors, strict=True)]
+        return (imagined[0] if len(imagined) == 1 else torch.stack(imagined).mean(0)).float().cpu()
 
     return (encode, rollout) if whitening is None else in_metric(encode, rollout, whitening)
+
+
+def shared_encoder_models(model: WorldModel, checkpoints: Sequence[str], device: torch.device) -> list[WorldModel]:
+    """The models of ``checkpoints``, each checked to hold ``model``'s very encoder and projector (weights
+    and batch-norm statistics: predictors trained with ``--freeze-encoder`` from one model), so that their
+    imagined latents live in one space and may be averaged (``model_functions(ensemble=...)``)."""
+    reference = {**_prefixed(model.encoder, "encoder."), **_prefixed(model.projector, "projector.")}
+    members = []
+    for checkpoint in checkpoints:
+        member, info = load_checkpoint(checkpoint, device)
+        weights = {**_prefixed(member.encoder, "encoder."), **_prefixed(member.projector, "projector.")}
+        differ = [k for k, v in reference.items() if k not in weights or not torch.equal(v, weights[k].to(v.device))]
+        if differ or len(weights) != len(reference):
+            raise ValueError(
+                f"--ensemble {checkpoint}: expected the encoder and projector of the evaluated checkpoint (a "
+                f"predictor trained with --freeze-encoder on it), got other weights in {info.path} "
+                f"({(differ or ['its layout'])[0]} differs)"
+            )
+        members.append(member)
+    return members
+
+
+def _prefixed(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    return {prefix + k: v for k, v in module.state_dict().items()}
 
 
 def metric_whitening(model: WorldModel, info, metric: str, data: str, shrink: float) -> tuple[torch.Tensor | None, str]:

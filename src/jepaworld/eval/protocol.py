@@ -34,6 +34,7 @@ from jepaworld.eval.agents import (
     metric_whitening,
     model_functions,
     planning_bounds,
+    shared_encoder_models,
 )
 from jepaworld.eval.goals import DEFAULT_GOAL_OFFSET, GoalTask, make_goal_task
 from jepaworld.eval.report import markdown_table, write_gif
@@ -86,6 +87,11 @@ class EvalConfig:
     metric_data: str = option("", "episode file the steps metric is measured on; default: the checkpoint's data")
     metric_shrink: float = option(
         0.1, "steps metric: shrink its scales toward their mean (0 < s <= 1; 1 is the latent metric)"
+    )
+    ensemble: tuple[str, ...] = option(
+        (),
+        "more checkpoints whose predictors imagine beside --checkpoint's, each trained with --freeze-encoder on "
+        "its encoder: a plan is scored on the mean of their imagined latents",
     )
     compile: bool = option(
         False, "plan with a torch.compile'd predictor (faster back-to-back plans after a one-off compile)"
@@ -239,6 +245,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         compile=config.compile,
         blocks=config.plan_blocks,
         whitening=whitening,
+        ensemble=shared_encoder_models(model, config.ensemble, device),
     )
 
     def make_model_agent():
