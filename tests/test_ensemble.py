@@ -71,5 +71,6 @@ def test_eval_plans_with_an_ensemble_and_records_it(runs, tmp_path):
     )
     results = evaluate(config, FAST_PLANNER)
     assert results["eval"]["ensemble"] == [runs["frozen"]] and results["rows"][0]["episodes"] == 2
+    assert f"the mean rollout of its predictor and those of `{runs['frozen']}`" in (tmp_path / "results.md").read_text()
     with pytest.raises(ValueError, match="expected the encoder and projector"):
         evaluate(dataclasses.replace(config, ensemble=(runs["other"],)), FAST_PLANNER)

@@ -48,6 +48,9 @@ def markdown_table(results: dict[str, Any]) -> str:
     if results.get("metric") == "steps":
         lines += ["", f"energies in the steps metric, measured on `{results['metric_data']}`"]
     lines += ["", f"checkpoint: `{results['checkpoint']}`; training wall time {results['train_seconds']:.0f} s"]
+    if ensemble := results.get("eval", {}).get("ensemble"):
+        members = ", ".join(f"`{m}`" for m in ensemble)
+        lines += ["", f"imagined by an ensemble: the mean rollout of its predictor and those of {members}"]
     return "\n".join(lines) + "\n"
 
 
