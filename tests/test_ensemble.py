@@ -51,12 +51,16 @@ def runs(tiny_data, tmp_path_factory) -> dict[str, str]:
 
 
 def test_ensemble_members_must_hold_the_evaluated_encoder(runs):
-    model, _ = load_checkpoint(runs["base"])
-    (member,) = shared_encoder_models(model, [runs["frozen"]], torch.device("cpu"))
+    model, info = load_checkpoint(runs["base"])
+    (member,) = shared_encoder_models(model, info, [runs["frozen"]], torch.device("cpu"))
     ours, theirs = model.predictor.state_dict(), member.predictor.state_dict()
     assert not all(torch.equal(ours[k], theirs[k]) for k in ours)  # its own predictor, on the same encoder
     with pytest.raises(ValueError, match=r"--ensemble .*other: expected the encoder and projector of the evaluated"):
-        shared_encoder_models(model, [runs["frozen"], runs["other"]], torch.device("cpu"))
+        shared_encoder_models(model, info, [runs["frozen"], runs["other"]], torch.device("cpu"))
+    # The same encoder imagining other steps (a predictor of another frameskip on it) would not average.
+    other_steps = dataclasses.replace(info, model=dataclasses.replace(info.model, frameskip=3))
+    with pytest.raises(ValueError, match=r"--ensemble .*frozen: expected a model of \{'frameskip': 3"):
+        shared_encoder_models(model, other_steps, [runs["frozen"]], torch.device("cpu"))
 
 
 def test_eval_plans_with_an_ensemble_and_records_it(runs, tmp_path):

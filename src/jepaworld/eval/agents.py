@@ -90,20 +90,27 @@ def model_functions(
     return (encode, rollout) if whitening is None else in_metric(encode, rollout, whitening)
 
 
-def shared_encoder_models(model: WorldModel, checkpoints: Sequence[str], device: torch.device) -> list[WorldModel]:
+def shared_encoder_models(
+    model: WorldModel, info, checkpoints: Sequence[str], device: torch.device
+) -> list[WorldModel]:
     """The models of ``checkpoints``, each checked to hold ``model``'s very encoder and projector (weights
-    and batch-norm statistics: predictors trained with ``--freeze-encoder`` from one model), so that their
-    imagined latents live in one space and may be averaged (``model_functions(ensemble=...)``)."""
+    and batch-norm statistics: predictors trained with ``--freeze-encoder`` from one model) and to imagine
+    the same steps (``info``'s frameskip, history and action size), so that their imagined latents live in
+    one space and may be averaged (``model_functions(ensemble=...)``)."""
     reference = {**_prefixed(model.encoder, "encoder."), **_prefixed(model.projector, "projector.")}
+    steps = {k: getattr(info.model, k) for k in ("frameskip", "history", "env_action_dim")}
     members = []
     for checkpoint in checkpoints:
-        member, info = load_checkpoint(checkpoint, device)
+        member, member_info = load_checkpoint(checkpoint, device)
+        theirs = {k: getattr(member_info.model, k) for k in steps}
+        if theirs != steps:
+            raise ValueError(f"--ensemble {checkpoint}: expected a model of {steps} as {info.path}, got {theirs}")
         weights = {**_prefixed(member.encoder, "encoder."), **_prefixed(member.projector, "projector.")}
         differ = [k for k, v in reference.items() if k not in weights or not torch.equal(v, weights[k].to(v.device))]
         if differ or len(weights) != len(reference):
             raise ValueError(
                 f"--ensemble {checkpoint}: expected the encoder and projector of the evaluated checkpoint (a "
-                f"predictor trained with --freeze-encoder on it), got other weights in {info.path} "
+                f"predictor trained with --freeze-encoder on it), got other weights in {member_info.path} "
                 f"({(differ or ['its layout'])[0]} differs)"
             )
         members.append(member)

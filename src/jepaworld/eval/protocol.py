@@ -245,7 +245,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         compile=config.compile,
         blocks=config.plan_blocks,
         whitening=whitening,
-        ensemble=shared_encoder_models(model, config.ensemble, device),
+        ensemble=shared_encoder_models(model, info, config.ensemble, device),
     )
 
     def make_model_agent():
