@@ -5,7 +5,9 @@ markdown table beside it: success with its 95% interval next to the random floor
 pairs, wall time of each phase, peak memory of training. A recipe with planner rounds then, in each round,
 collects the latest model's own planned episodes (``collect --policy planner``), merges them with the data
 and the earlier rounds' episodes, and fine-tunes the latest model on all of it (``train --init-from``),
-before the evaluation (DAgger: the model learns the states its own plans reach).
+before the evaluation (DAgger: the model learns the states its own plans reach). A recipe with "more"
+rounds first collects more of the data policy's episodes on another seed in each, merges them the same
+way and fine-tunes (e.g. the predictor alone, ``--freeze-encoder``, on four times the episodes).
 
     python bench/worlds.py push-t [--out runs/bench/push-t]
     python bench/worlds.py push-t --from-run runs/bench/push-t --seconds collect=300   # summarise a finished run
