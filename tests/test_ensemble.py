@@ -76,5 +76,7 @@ def test_eval_plans_with_an_ensemble_and_records_it(runs, tmp_path):
     results = evaluate(config, FAST_PLANNER)
     assert results["eval"]["ensemble"] == [runs["frozen"]] and results["rows"][0]["episodes"] == 2
     assert f"the mean rollout of its predictor and those of `{runs['frozen']}`" in (tmp_path / "results.md").read_text()
+    refused = tmp_path / "refused"
     with pytest.raises(ValueError, match="expected the encoder and projector"):
-        evaluate(dataclasses.replace(config, ensemble=(runs["other"],)), FAST_PLANNER)
+        evaluate(dataclasses.replace(config, ensemble=(runs["other"],), out=str(refused)), FAST_PLANNER)
+    assert not refused.exists()  # refused before any episode ran or any file was written

@@ -97,7 +97,6 @@ def shared_encoder_models(
     and batch-norm statistics: predictors trained with ``--freeze-encoder`` from one model) and to imagine
     the same steps (``info``'s frameskip, history and action size), so that their imagined latents live in
     one space and may be averaged (``model_functions(ensemble=...)``)."""
-    reference = {**_prefixed(model.encoder, "encoder."), **_prefixed(model.projector, "projector.")}
     steps = {k: getattr(info.model, k) for k in ("frameskip", "history", "env_action_dim")}
     members = []
     for checkpoint in checkpoints:
@@ -105,20 +104,27 @@ def shared_encoder_models(
         theirs = {k: getattr(member_info.model, k) for k in steps}
         if theirs != steps:
             raise ValueError(f"--ensemble {checkpoint}: expected a model of {steps} as {info.path}, got {theirs}")
-        weights = {**_prefixed(member.encoder, "encoder."), **_prefixed(member.projector, "projector.")}
-        differ = [k for k, v in reference.items() if k not in weights or not torch.equal(v, weights[k].to(v.device))]
-        if differ or len(weights) != len(reference):
+        if differs := _first_other_weight(model, member):
             raise ValueError(
                 f"--ensemble {checkpoint}: expected the encoder and projector of the evaluated checkpoint (a "
                 f"predictor trained with --freeze-encoder on it), got other weights in {member_info.path} "
-                f"({(differ or ['its layout'])[0]} differs)"
+                f"({differs} differs)"
             )
         members.append(member)
     return members
 
 
-def _prefixed(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
-    return {prefix + k: v for k, v in module.state_dict().items()}
+def _first_other_weight(model: WorldModel, member: WorldModel) -> str:
+    """The first encoder or projector tensor (batch-norm statistics included) where ``member`` is not
+    ``model``; ``""`` where none is."""
+    for part in ("encoder", "projector"):
+        ours, theirs = getattr(model, part).state_dict(), getattr(member, part).state_dict()
+        if ours.keys() != theirs.keys():
+            return f"{part}'s layout"
+        for name, tensor in ours.items():
+            if not torch.equal(tensor, theirs[name].to(tensor.device)):
+                return f"{part}.{name}"
+    return ""
 
 
 def metric_whitening(model: WorldModel, info, metric: str, data: str, shrink: float) -> tuple[torch.Tensor | None, str]:

@@ -208,6 +208,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
             f"--plan-context {config.plan_context}: {info.path} was trained with a history of {info.model.history} "
             f"latents; expected 1..{info.model.history}"
         )
+    ensemble = shared_encoder_models(model, info, config.ensemble, device)  # checked before the env and metric
     env_id = config.env or info.env_id
     if env_id.split(":")[0] in ("videos", "lerobot", "minari"):
         raise ValueError(
@@ -245,7 +246,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         compile=config.compile,
         blocks=config.plan_blocks,
         whitening=whitening,
-        ensemble=shared_encoder_models(model, info, config.ensemble, device),
+        ensemble=ensemble,
     )
 
     def make_model_agent():
