@@ -157,6 +157,35 @@ def test_init_from_starts_a_fine_tune_from_the_whole_model(tiny_data, tmp_path):
         dataclasses.replace(tune, init_encoder=str(tmp_path / "base"))
 
 
+@pytest.mark.parametrize("config", [TINY_MODEL, PATCH_MODEL], ids=["transformer", "conv"])
+def test_init_from_grows_a_deeper_predictor_that_starts_as_the_shallower_one(config, tiny_data, tmp_path, capsys):
+    """--init-from with a deeper --predictor-depth: the source's blocks load first, the others start as the
+    identity, so before training the deeper model imagines exactly what the source does."""
+    base = TrainConfig(data=tiny_data, out=str(tmp_path / "base"), steps=3, batch_size=8, progress=False, seed=5)
+    train(base, config)
+    deeper = dataclasses.replace(config, predictor_depth=config.predictor_depth + 2)
+    grow = dataclasses.replace(base, out=str(tmp_path / "grown"), init_from=base.out, steps=1, lr=1e-12, seed=0)
+    train(grow, deeper)
+    assert "2 predictor blocks loaded, 2 more start as the identity" in capsys.readouterr().out
+    (source, _), (grown, info) = load_checkpoint(tmp_path / "base"), load_checkpoint(tmp_path / "grown")
+    assert info.model.predictor_depth == 4 and len(grown.predictor.blocks) == 4
+    source.eval(), grown.eval()
+    torch.manual_seed(1)
+    z, actions = torch.randn(3, config.latent_dim), torch.randn(3, 5, config.action_dim)
+    with torch.no_grad():
+        assert torch.allclose(source.rollout(z, actions), grown.rollout(z, actions), atol=1e-5)
+    # Shallower than the source, or deeper for a predictor whose blocks do not start as the identity: refused.
+    with pytest.raises(ValueError, match=r"--init-from .*predictor_depth: 2 there, 1 here"):
+        shallower = dataclasses.replace(config, predictor_depth=1)
+        train(dataclasses.replace(grow, out=str(tmp_path / "shallower")), shallower)
+    mlp = dataclasses.replace(TINY_MODEL, predictor="mlp")
+    train(dataclasses.replace(base, out=str(tmp_path / "mlp")), mlp)
+    with pytest.raises(ValueError, match=r"--init-from .*predictor_depth: 2 there, 3 here"):
+        tune = dataclasses.replace(grow, out=str(tmp_path / "mlp3"), init_from=str(tmp_path / "mlp"))
+        train(tune, dataclasses.replace(mlp, predictor_depth=3))
+    assert not (tmp_path / "shallower").exists() and not (tmp_path / "mlp3").exists()
+
+
 def test_a_resumed_run_keeps_its_init_and_refuses_another(tiny_data, tmp_path):
     base = TrainConfig(data=tiny_data, out=str(tmp_path / "base"), steps=2, batch_size=8, progress=False)
     train(base, TINY_MODEL)

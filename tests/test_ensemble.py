@@ -61,6 +61,8 @@ def test_ensemble_members_must_hold_the_evaluated_encoder(runs):
     other_steps = dataclasses.replace(info, model=dataclasses.replace(info.model, frameskip=3))
     with pytest.raises(ValueError, match=r"--ensemble .*frozen: expected a model of \{'frameskip': 3"):
         shared_encoder_models(model, other_steps, [runs["frozen"]], torch.device("cpu"))
+    with pytest.raises(FileNotFoundError, match=r"^--ensemble: checkpoint .*nothere does not exist"):
+        shared_encoder_models(model, info, [runs["base"] + "-nothere"], torch.device("cpu"))
 
 
 def test_eval_plans_with_an_ensemble_and_records_it(runs, tmp_path):

@@ -100,7 +100,10 @@ def shared_encoder_models(
     steps = {k: getattr(info.model, k) for k in ("frameskip", "history", "env_action_dim")}
     members = []
     for checkpoint in checkpoints:
-        member, member_info = load_checkpoint(checkpoint, device)
+        try:
+            member, member_info = load_checkpoint(checkpoint, device)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"--ensemble: {error}") from None
         theirs = {k: getattr(member_info.model, k) for k in steps}
         if theirs != steps:
             raise ValueError(f"--ensemble {checkpoint}: expected a model of {steps} as {info.path}, got {theirs}")

@@ -52,6 +52,8 @@ class TransformerPredictor(nn.Module):
     Predicts a residual: ``z_next[t] = z[t] + head(h[t])``.
     """
 
+    blocks_start_as_identity = True  # so a deeper one can start from a trained one (train --init-from)
+
     def __init__(
         self, latent_dim: int, action_dim: int, max_history: int, width: int = 128, depth: int = 2, heads: int = 4
     ) -> None:
@@ -144,6 +146,8 @@ class ConvPredictor(nn.Module):
 
     Predicts a residual: ``z_next[t] = z[t] + head(h[t])``.
     """
+
+    blocks_start_as_identity = True
 
     def __init__(
         self,

@@ -47,7 +47,9 @@ class TrainConfig:
     init_from: str = option(
         "",
         "checkpoint whose whole model (encoder, projector, predictor) starts this run: a fine-tune with this run's "
-        "loss settings, optimizer and schedule; the architecture options must match it",
+        "loss settings, optimizer and schedule; the architecture options must match it, but for a "
+        "deeper --predictor-depth over a conv or transformer predictor (its blocks load first, the rest start as the "
+        "identity)",
     )
     freeze_encoder: bool = option(
         False,
@@ -139,15 +141,46 @@ def init_weights(model: WorldModel, config: ModelConfig, checkpoint: str, whole:
         fields, parts = ENCODER_FIELDS, ("encoder", "projector")
         problem = f"--init-encoder {checkpoint}: its encoder does not fit this model"
         advice = "pass the same --encoder, --encoder-width, --image-size, --latent-dim and --latent-grid"
+    deeper = whole and grows(model.predictor, info.model.predictor_depth, config.predictor_depth)
     differ = [
         f"{k}: {getattr(info.model, k)} there, {getattr(config, k)} here"
         for k in fields
-        if getattr(info.model, k) != getattr(config, k)
+        if getattr(info.model, k) != getattr(config, k) and not (deeper and k == "predictor_depth")
     ]
     if differ:
         raise ValueError(f"{problem} ({'; '.join(differ)}); {advice}")
     for part in parts:
-        getattr(model, part).load_state_dict(getattr(source, part).state_dict())
+        weights = getattr(source, part).state_dict()
+        if deeper and part == "predictor":
+            weights = grown_weights(model.predictor.state_dict(), weights, info.model.predictor_depth)
+        getattr(model, part).load_state_dict(weights)
+    if deeper:
+        print(
+            f"--init-from {checkpoint}: its {info.model.predictor_depth} predictor blocks loaded, "
+            f"{config.predictor_depth - info.model.predictor_depth} more start as the identity"
+        )
+
+
+def grows(predictor: torch.nn.Module, there: int, here: int) -> bool:
+    """A predictor may start from a shallower one's weights where its blocks start as the identity (the
+    conv and transformer predictors): the copied blocks come first, the rest change nothing until trained."""
+    return here > there and getattr(predictor, "blocks_start_as_identity", False)
+
+
+def grown_weights(own: dict, shallower: dict, depth: int) -> dict:
+    """``own`` (a deeper predictor's fresh weights) with every weight of ``shallower`` (``depth`` blocks) in
+    its place; the only weights left fresh are those of blocks ``depth`` and on."""
+    fresh = [k for k in own if k not in shallower]
+    stray = [k for k in shallower if k not in own] + [k for k in fresh if not _block_at_least(k, depth)]
+    if stray:
+        raise ValueError(f"a predictor of {depth} blocks does not fit this one's first blocks (at {stray[0]})")
+    return {**own, **shallower}
+
+
+def _block_at_least(key: str, depth: int) -> bool:
+    head, _, rest = key.partition(".")
+    index = rest.partition(".")[0]
+    return head == "blocks" and index.isdigit() and int(index) >= depth
 
 
 INIT_FIELDS = ("init_from", "init_encoder")
