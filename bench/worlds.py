@@ -156,6 +156,27 @@ RECIPES = {
         ],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
+    # The cube-planner-steps recipe's 12000-step model, then a "more" round: 6000 more episodes of the data
+    # policy merged with the 3000, and the predictor alone (--freeze-encoder) trained on all 9000; planned
+    # from the last 3 latents (--plan-context 3), where its rollouts err least (docs/worlds.md).
+    "cube-more-data": {
+        "collect": [*CUBE_3000],
+        "train": [*CUBE_TRAIN, "--cache-mb", "4096"],
+        "more": [
+            {
+                "collect": [
+                    *("--env", "jepaworld/Cube-v0", "--episodes", "6000", "--steps", "100"),
+                    *("--workers", "2", "--seed", "1"),
+                ],
+                "repeat": ["1", "1"],
+                "train": ["--freeze-encoder", "--lr", "3e-4", *CUBE_TRAIN, "--cache-mb", "4096"],
+            }
+        ],
+        "eval": [
+            *("--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", "--plan-context", "3"),
+            *IN_STEPS_METRIC,
+        ],
+    },
     # The GPU recipes (one H100). cube-gpu is the CPU recipe on the GPU. The wide ones: a wider encoder and
     # predictor, batches of 256; push-t-gpu and cube-gpu-wide ran side by side. Collection in 8 processes,
     # the file's frames held decompressed in memory (--cache-mb).
