@@ -169,7 +169,8 @@ def test_init_from_grows_a_deeper_predictor_that_starts_as_the_shallower_one(con
     assert "2 predictor blocks loaded, 2 more start as the identity" in capsys.readouterr().out
     (source, _), (grown, info) = load_checkpoint(tmp_path / "base"), load_checkpoint(tmp_path / "grown")
     assert info.model.predictor_depth == 4 and len(grown.predictor.blocks) == 4
-    source.eval(), grown.eval()
+    source.eval()
+    grown.eval()
     torch.manual_seed(1)
     z, actions = torch.randn(3, config.latent_dim), torch.randn(3, 5, config.action_dim)
     with torch.no_grad():
