@@ -64,6 +64,12 @@ PUSH_T_PATCHES_PLANNED = (
 )
 
 
+def frozen_more_round(collect: tuple, train: tuple) -> list[dict]:
+    """One "more" round (``data_round``): ``collect`` the data policy's episodes, merged once each with the
+    data, and the predictor alone (``--freeze-encoder``, ``--lr 3e-4``) trained on all of it with ``train``."""
+    return [{"collect": list(collect), "repeat": ["1", "1"], "train": ["--freeze-encoder", "--lr", "3e-4", *train]}]
+
+
 def planner_rounds(first: tuple, later: tuple, rounds: int, model: tuple = ()) -> list[dict]:
     """Planner rounds (``data_round``): round 1 plans with ``first``, fine-tunes 4000 steps; round r > 1
     plans with ``later`` on seed 14 + r, fine-tunes 2000. The data once, each round's episodes twice.
@@ -147,13 +153,10 @@ RECIPES = {
         "collect": [*PUSH_T_COLLECT],
         "train": ["--steps", "4000", *PATCHES_TRAIN],
         "resume": [["--steps", str(steps), *PATCHES_TRAIN] for steps in (8000, 12000, 16000, 20000)],
-        "more": [
-            {
-                "collect": ["--env", "jepaworld/PushT-v0", "--episodes", "4500", "--steps", "100", "--seed", "1"],
-                "repeat": ["1", "1"],
-                "train": ["--freeze-encoder", "--lr", "3e-4", "--steps", "12000", *PATCHES_TRAIN],
-            }
-        ],
+        "more": frozen_more_round(
+            ("--env", "jepaworld/PushT-v0", "--episodes", "4500", "--steps", "100", "--seed", "1"),
+            ("--steps", "12000", *PATCHES_TRAIN),
+        ),
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
     # The cube-planner-steps recipe's 12000-step model, then a "more" round: 6000 more episodes of the data
@@ -162,16 +165,10 @@ RECIPES = {
     "cube-more-data": {
         "collect": [*CUBE_3000],
         "train": [*CUBE_TRAIN, "--cache-mb", "4096"],
-        "more": [
-            {
-                "collect": [
-                    *("--env", "jepaworld/Cube-v0", "--episodes", "6000", "--steps", "100"),
-                    *("--workers", "2", "--seed", "1"),
-                ],
-                "repeat": ["1", "1"],
-                "train": ["--freeze-encoder", "--lr", "3e-4", *CUBE_TRAIN, "--cache-mb", "4096"],
-            }
-        ],
+        "more": frozen_more_round(
+            ("--env", "jepaworld/Cube-v0", "--episodes", "6000", "--steps", "100", "--workers", "2", "--seed", "1"),
+            (*CUBE_TRAIN, "--cache-mb", "4096"),
+        ),
         "eval": [
             *("--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", "--plan-context", "3"),
             *IN_STEPS_METRIC,
