@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +186,34 @@ def test_a_recipe_with_both_kinds_of_round_runs_end_to_end(tmp_path):
         *("planner_collect", "merge", "fine_tune", "eval"),
     }
     assert report["checkpoint"].startswith(str(tmp_path / "ft")) and report["episodes"] == 2
+    misses = _misses(tmp_path / "eval" / "results.json", out=tmp_path / "misses")
+    assert misses["pooled"]["pairs"] == 2
+    assert sum(misses["pooled"][k] for k in ("successes", "within", "near", "beyond")) == 2
+
+
+def _misses(*paths, out):
+    """bench/misses.py on ``paths`` -> its JSON report (``out``: where it writes)."""
+    command = [sys.executable, "bench/misses.py", *map(str, paths), "--name", "t", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr
+    return json.loads((out / "misses-t.json").read_text())
+
+
+def test_misses_are_binned_by_final_distance_and_pooled(tmp_path):
+    """bench/misses.py: each eval's failed episodes by final distance (<= --within: in place, orientation
+    off; <= --near; beyond), and a file that is not an eval's results is refused by name."""
+    detail = [(True, 0.01), (False, 0.02), (False, 0.0201), (False, 0.05), (False, 0.3)]
+    episodes = [{"seed": i, "success": s, "steps": 5, "final_distance": d} for i, (s, d) in enumerate(detail)]
+    results = {"checkpoint": "run", "seed": 0, "planner_seed": 0, "episodes_detail": {"world_model": episodes}}
+    (tmp_path / "a.json").write_text(json.dumps(results))
+    (tmp_path / "b.json").write_text(json.dumps({**results, "seed": 3}))
+    report = _misses(tmp_path / "a.json", tmp_path / "b.json", out=tmp_path)
+    assert report["files"][str(tmp_path / "a.json")] == {
+        **{"checkpoint": "run", "seed": 0, "planner_seed": 0, "pairs": 5, "successes": 1},
+        **{"within": 1, "near": 2, "beyond": 1},
+    }
+    assert report["pooled"] == {"pairs": 10, "successes": 2, "within": 2, "near": 4, "beyond": 2}
+    (tmp_path / "c.json").write_text("not json")
+    command = [sys.executable, "bench/misses.py", str(tmp_path / "c.json"), "--name", "t", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode != 0 and "c.json: expected an eval's results.json" in result.stderr
