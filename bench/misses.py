@@ -24,7 +24,7 @@ def misses(results: dict, within: float, near: float) -> dict:
     episodes = results["episodes_detail"]["world_model"]
     failed = [e["final_distance"] for e in episodes if not e["success"]]
     if any(d is None for d in failed):
-        raise SystemExit(f"{results['checkpoint']}: a miss has no final distance (the env reports no state)")
+        raise ValueError("a miss has no final distance (the env reports no state to measure it from)")
     return {
         "pairs": len(episodes),
         "successes": len(episodes) - len(failed),
@@ -66,11 +66,15 @@ def main() -> None:
             raise SystemExit(f"{path}: expected an eval's results.json, got text that is not JSON ({error})") from None
         if not isinstance(results, dict) or "episodes_detail" not in results:
             raise SystemExit(f"{path}: expected an eval's results.json (with episodes_detail), found none")
+        try:
+            counts = misses(results, args.within, args.near)
+        except ValueError as error:
+            raise SystemExit(f"{path}: {error}") from None
         files[str(path)] = {
             "checkpoint": results["checkpoint"],
             "seed": results["seed"],
             "planner_seed": results["planner_seed"],
-            **misses(results, args.within, args.near),
+            **counts,
         }
     pooled = {key: sum(f[key] for f in files.values()) for key in ("pairs", "successes", "within", "near", "beyond")}
     report = {"within": args.within, "near": args.near, "files": files, "pooled": pooled}

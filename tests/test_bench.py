@@ -214,6 +214,9 @@ def test_misses_are_binned_by_final_distance_and_pooled(tmp_path):
     }
     assert report["pooled"] == {"pairs": 10, "successes": 2, "within": 2, "near": 4, "beyond": 2}
     (tmp_path / "c.json").write_text("not json")
-    command = [sys.executable, "bench/misses.py", str(tmp_path / "c.json"), "--name", "t", "--out", str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
-    assert result.returncode != 0 and "c.json: expected an eval's results.json" in result.stderr
+    episodes[1]["final_distance"] = None  # an env without state: no distance to bin
+    (tmp_path / "d.json").write_text(json.dumps(results))
+    for name, expected in (("c.json", "c.json: expected an eval's results.json"), ("d.json", "d.json: a miss has no")):
+        command = [sys.executable, "bench/misses.py", str(tmp_path / name), "--name", "t", "--out", str(tmp_path)]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+        assert result.returncode != 0 and expected in result.stderr, result.stderr
