@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BINS = ("within", "near", "beyond")
 
 
 def misses(results: dict, within: float, near: float) -> dict:
@@ -37,7 +38,7 @@ def misses(results: dict, within: float, near: float) -> dict:
 def row(name: str, counts: dict) -> str:
     missed = counts["pairs"] - counts["successes"]
     rate = 100 * counts["successes"] / counts["pairs"]
-    bins = " | ".join(str(counts[key]) for key in ("within", "near", "beyond"))
+    bins = " | ".join(str(counts[key]) for key in BINS)
     return f"| {name} | {counts['pairs']} | {rate:.1f}% | {missed} | {bins} |"
 
 
@@ -76,7 +77,7 @@ def main() -> None:
             "planner_seed": results["planner_seed"],
             **counts,
         }
-    pooled = {key: sum(f[key] for f in files.values()) for key in ("pairs", "successes", "within", "near", "beyond")}
+    pooled = {key: sum(f[key] for f in files.values()) for key in ("pairs", "successes", *BINS)}
     report = {"within": args.within, "near": args.near, "files": files, "pooled": pooled}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"misses-{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -191,10 +191,15 @@ def test_a_recipe_with_both_kinds_of_round_runs_end_to_end(tmp_path):
     assert sum(misses["pooled"][k] for k in ("successes", "within", "near", "beyond")) == 2
 
 
+def _run_misses(*paths, out):
+    """bench/misses.py on ``paths``, writing under ``out`` -> the finished process."""
+    command = [sys.executable, "bench/misses.py", *map(str, paths), "--name", "t", "--out", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+
+
 def _misses(*paths, out):
     """bench/misses.py on ``paths`` -> its JSON report (``out``: where it writes)."""
-    command = [sys.executable, "bench/misses.py", *map(str, paths), "--name", "t", "--out", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    result = _run_misses(*paths, out=out)
     assert result.returncode == 0, result.stderr
     return json.loads((out / "misses-t.json").read_text())
 
@@ -217,6 +222,5 @@ def test_misses_are_binned_by_final_distance_and_pooled(tmp_path):
     episodes[1]["final_distance"] = None  # an env without state: no distance to bin
     (tmp_path / "d.json").write_text(json.dumps(results))
     for name, expected in (("c.json", "c.json: expected an eval's results.json"), ("d.json", "d.json: a miss has no")):
-        command = [sys.executable, "bench/misses.py", str(tmp_path / name), "--name", "t", "--out", str(tmp_path)]
-        result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+        result = _run_misses(tmp_path / name, out=tmp_path)
         assert result.returncode != 0 and expected in result.stderr, result.stderr
