@@ -10,6 +10,7 @@ rounds first collects more of the data policy's episodes on another seed in each
 way and fine-tunes (e.g. the predictor alone, ``--freeze-encoder``, on four times the episodes).
 
     python bench/worlds.py push-t [--out runs/bench/push-t]
+    python bench/worlds.py push-t --out runs/bench/push-t --resume   # go on with a run that was stopped
     python bench/worlds.py push-t --from-run runs/bench/push-t --seconds collect=300   # summarise a finished run
 """
 
@@ -263,21 +264,102 @@ def _jepaworld(*args: str) -> float:
     return time.perf_counter() - start
 
 
-def run(name: str, out: Path) -> dict:
+def run(name: str, out: Path, resume: bool = False) -> dict:
+    """Run recipe ``name`` in ``out``; with ``resume``, go on with the run stopped there (``Progress``)."""
     recipe = RECIPES[name]
+    progress = Progress(out, name, resume)
     data, run_dir = str(out / "data.h5"), str(out / "run")
-    seconds = {"collect": _jepaworld("collect", *recipe["collect"], "--out", data, "--overwrite")}
-    seconds["train"] = _jepaworld("train", "--data", data, "--out", run_dir, *recipe["train"])
-    for stage in recipe.get("resume", []):  # each on from the last (--resume): one more cosine cycle
-        seconds["train"] += _jepaworld("train", "--data", data, "--out", run_dir, "--resume", *stage)
+    collect = ("collect", *recipe["collect"], "--out", data, "--overwrite")
+    seconds = {"collect": progress.phase("collect", lambda again: _jepaworld(*collect))}
+    train = ("train", "--data", data, "--out", run_dir, *recipe["train"])
+    seconds["train"] = progress.phase("train", lambda again: _jepaworld(*train, *_going_on(again, run_dir)))
+    for number, stage in enumerate(recipe.get("resume", []), start=1):  # each on from the last: one more cosine cycle
+        resumed = ("train", "--data", data, "--out", run_dir, "--resume", *stage)
+        seconds["train"] += progress.phase(f"train_resume_{number}", lambda again, a=resumed: _jepaworld(*a))
     sources = [data]
     for kind in ROUNDS:  # the data policy's extra episodes first, then the planner's own
         for number, stage in enumerate(recipe.get(kind, []), start=1):
-            run_dir = data_round(kind, number, stage, sources, run_dir, out, seconds)
-    evaluation = with_data(recipe["eval"], data)
-    seconds["eval"] = _jepaworld("eval", "--checkpoint", run_dir, *evaluation, "--out", str(out / "eval"))
+            run_dir = data_round(kind, number, stage, sources, run_dir, out, seconds, progress)
+    evaluation = ("eval", "--checkpoint", run_dir, *with_data(recipe["eval"], data), "--out", str(out / "eval"))
+    seconds["eval"] = progress.phase("eval", lambda again: _jepaworld(*evaluation))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return summarise(name, out, seconds, peak_mb)
+    report = summarise(name, out, seconds, peak_mb)
+    report["interrupted_phases"] = progress.state["interrupted"]
+    return report
+
+
+def _going_on(again: bool, run_dir: str) -> tuple[str, ...]:
+    """A training phase run again after it was stopped goes on from its latest checkpoint, if it wrote one."""
+    return ("--resume",) if again and (Path(run_dir) / "latest").exists() else ()
+
+
+class Progress:
+    """The phases of one recipe run that finished, with their wall times, in ``OUT/progress.json``.
+
+    A run stopped part way (a killed process, the end of a session, a full disk) goes on with ``--resume``:
+    finished phases are skipped, the one that was running starts again (a training phase from its latest
+    checkpoint: ``jepaworld train --resume``). Its time then covers only the attempt that finished it; such
+    phases are listed in ``interrupted``. Without ``--resume`` an ``OUT`` that holds anything is refused, so
+    that no stored data or model is overwritten; with it, the recipe must be the one the run started with.
+    """
+
+    def __init__(self, out: Path, name: str, resume: bool) -> None:
+        self.path = out / "progress.json"
+        recipe = json.loads(json.dumps(RECIPES[name]))  # as stored: tuples are lists
+        self.state = {"world": name, "recipe": recipe, "done": {}, "running": None, "interrupted": []}
+        held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        if self.path.exists() and resume:
+            self.state = self._stored(name, recipe)
+        elif self.path.exists():
+            raise SystemExit(
+                f"{out} holds a recipe run ({self.path.name}): pass --resume to go on with it, or choose another --out"
+            )
+        elif held:
+            shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+            why = "nothing to resume" if resume else "a recipe starts in an empty or new --out"
+            raise SystemExit(
+                f"{out} holds files ({shown}) but no {self.path.name}: {why}, and nothing stored there is "
+                "overwritten; choose another --out"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+
+    def _stored(self, name: str, recipe: dict) -> dict:
+        try:
+            stored = json.loads(self.path.read_text())
+            world, stored_recipe = stored["world"], stored["recipe"]
+            stored["done"], stored["running"], stored["interrupted"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise SystemExit(
+                f"--resume: {self.path} is not a recipe run's progress ({error!r}); choose another --out"
+            ) from None
+        if world != name or stored_recipe != recipe:
+            what = f"the {world} recipe" if world != name else f"another version of the {name} recipe"
+            raise SystemExit(
+                f"--resume: {self.path.parent} holds a run of {what}; "
+                "resume it with that recipe, or choose another --out"
+            )
+        return stored
+
+    def phase(self, key: str, run) -> float:
+        """Run phase ``key`` unless it finished before -> its wall time. ``run(again) -> seconds``: ``again``
+        when the phase was running when the run stopped."""
+        if key in self.state["done"]:
+            print(f"--resume: {key} finished before ({self.state['done'][key]:.0f} s); skipped")
+            return self.state["done"][key]
+        again = self.state["running"] == key
+        if again:
+            self.state["interrupted"].append(key)
+        self.state["running"] = key
+        self._save()
+        self.state["done"][key] = run(again)
+        self.state["running"] = None
+        self._save()
+        return self.state["done"][key]
+
+    def _save(self) -> None:
+        partial = self.path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(self.state, indent=2) + "\n")
+        partial.replace(self.path)  # all or nothing
 
 
 def with_data(args: list[str], data: str) -> list[str]:
@@ -285,7 +367,9 @@ def with_data(args: list[str], data: str) -> list[str]:
     return [data if arg == DATA else arg for arg in args]
 
 
-def data_round(kind: str, number: int, stage: dict, sources: list[str], run_dir: str, out: Path, seconds: dict) -> str:
+def data_round(
+    kind: str, number: int, stage: dict, sources: list[str], run_dir: str, out: Path, seconds: dict, progress: Progress
+) -> str:
     """Round ``number`` of ``kind`` (``ROUNDS``): new episodes (``run_dir``'s planned ones in a planner
     round, the data policy's in a "more" round) join ``sources`` (the data and earlier rounds' episodes,
     counted ``stage["repeat"]`` times each), and a fine-tune from ``run_dir`` on them all -> the tuned run."""
@@ -297,17 +381,16 @@ def data_round(kind: str, number: int, stage: dict, sources: list[str], run_dir:
         episodes, merged, tuned = f"more{tag}.h5", f"merged-more{tag}.h5", f"more-ft{tag}"
         policy, prefix = (), "more_"
     episodes, merged, tuned = str(out / episodes), str(out / merged), str(out / tuned)
-    seconds[f"{kind}_collect{key}"] = _jepaworld(
-        "collect", *with_data(stage["collect"], sources[0]), *policy, "--out", episodes, "--overwrite"
-    )
+    collect = ("collect", *with_data(stage["collect"], sources[0]), *policy, "--out", episodes, "--overwrite")
+    seconds[f"{kind}_collect{key}"] = progress.phase(f"{kind}_collect{key}", lambda again: _jepaworld(*collect))
     sources.append(episodes)
     if len(stage["repeat"]) != len(sources):
         raise SystemExit(f"{kind} round {number}: expected {len(sources)} repeat counts, got {stage['repeat']}")
-    seconds[f"{prefix}merge{key}"] = _jepaworld(
-        "data", "merge", *sources, "--repeat", *stage["repeat"], "--out", merged, "--overwrite"
-    )
-    seconds[f"{prefix}fine_tune{key}"] = _jepaworld(
-        "train", "--data", merged, "--out", tuned, "--init-from", run_dir, *stage["train"]
+    merge = ("data", "merge", *sources, "--repeat", *stage["repeat"], "--out", merged, "--overwrite")
+    seconds[f"{prefix}merge{key}"] = progress.phase(f"{prefix}merge{key}", lambda again: _jepaworld(*merge))
+    tune = ("train", "--data", merged, "--out", tuned, "--init-from", run_dir, *stage["train"])
+    seconds[f"{prefix}fine_tune{key}"] = progress.phase(
+        f"{prefix}fine_tune{key}", lambda again: _jepaworld(*tune, *_going_on(again, tuned))
     )
     return tuned
 
@@ -342,6 +425,9 @@ def markdown(report: dict) -> str:
     low, high = report["success_ci95"]
     goals = f"{report['goal_offset']} data-policy steps ahead" if report["goal_offset"] else "the env's own"
     seconds = ", ".join(f"{k} {v:.0f} s" for k, v in report["phase_seconds"].items() if v is not None)
+    stopped = report.get("interrupted_phases")
+    if stopped:
+        seconds += f"; run again after a stop (`--resume`), their times the last attempt's: {', '.join(stopped)}"
     return "\n".join(
         [
             f"# {report['env']}: {report['episodes']} held-out start/goal pairs, goals {goals}",
@@ -379,6 +465,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("world", choices=sorted(RECIPES))
     parser.add_argument("--out", default=None, help="run directory (default: runs/bench/WORLD)")
+    parser.add_argument(
+        "--resume", action="store_true", help="go on with the run in --out from where it stopped (its progress.json)"
+    )
     parser.add_argument("--from-run", default=None, help="summarise this run directory instead of running")
     parser.add_argument(
         "--seconds", nargs="*", default=[], metavar="PHASE=S", help="with --from-run: measured phase times"
@@ -388,7 +477,7 @@ def main() -> None:
     if args.from_run:
         report = summarise(args.world, Path(args.from_run), phase_seconds(args.seconds), args.peak_rss_mb)
     else:
-        report = run(args.world, Path(args.out or f"runs/bench/{args.world}"))
+        report = run(args.world, Path(args.out or f"runs/bench/{args.world}"), args.resume)
     target = HERE / "results" / f"world-{args.world}.json"
     target.write_text(json.dumps(report, indent=2) + "\n")
     target.with_suffix(".md").write_text(markdown(report))

@@ -191,6 +191,78 @@ def test_a_recipe_with_both_kinds_of_round_runs_end_to_end(tmp_path):
     assert sum(misses["pooled"][k] for k in ("successes", "within", "near", "beyond")) == 2
 
 
+#: A recipe runner in a process of its own: ``python -c RUN_RECIPE WORLDS_PY RECIPE_JSON OUT``.
+RUN_RECIPE = """
+import importlib.util, json, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("bench_worlds", sys.argv[1])
+worlds = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(worlds)
+worlds.RECIPES["tiny"] = json.loads(sys.argv[2])
+worlds.run("tiny", Path(sys.argv[3]))
+"""
+
+
+def test_a_recipe_killed_during_training_goes_on_with_resume(tmp_path, capfd):
+    """A real stop: the runner's process group killed once its training wrote a checkpoint. A rerun without
+    --resume is refused, as is one with a changed recipe; with --resume the collect is skipped (the data
+    file untouched), the training goes on from its checkpoint, and the evaluation runs."""
+    import os
+    import signal
+    import time
+
+    worlds = _worlds()
+    tiny = ("--batch-size", "8", "--latent-dim", "32", "--predictor-width", "16")
+    recipe = {
+        "collect": ["--env", "jepaworld/PushT-v0", "--steps", "20", "--episodes", "3"],
+        "train": ["--steps", "150", "--checkpoint-every", "5", *tiny],
+        "eval": ["--episodes", "1", "--goal-offset", "3", "--max-steps", "2", "--no-oracle", "--samples", "8"],
+    }
+    recipe["eval"] += ["--elites", "4"]
+    out = tmp_path / "recipe"
+    command = [sys.executable, "-c", RUN_RECIPE, worlds.__file__, json.dumps(recipe), str(out)]
+    runner = subprocess.Popen(command, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (out / "run" / "latest").exists() and runner.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(runner.pid, signal.SIGKILL)
+    runner.wait()
+    progress = json.loads((out / "progress.json").read_text())
+    assert (progress["running"], list(progress["done"])) == ("train", ["collect"])
+    data_written = (out / "data.h5").stat().st_mtime_ns
+
+    worlds.RECIPES["tiny"] = recipe
+    with pytest.raises(SystemExit, match="pass --resume to go on with it"):
+        worlds.run("tiny", out)
+    worlds.RECIPES["tiny"] = {**recipe, "train": ["--steps", "100", *recipe["train"][2:]]}
+    with pytest.raises(SystemExit, match="another version of the tiny recipe"):
+        worlds.run("tiny", out, resume=True)
+    worlds.RECIPES["tiny"] = recipe
+    capfd.readouterr()
+    report = worlds.run("tiny", out, resume=True)
+
+    assert "resuming" in capfd.readouterr().out  # jepaworld train --resume: on from the checkpoint
+    assert (out / "data.h5").stat().st_mtime_ns == data_written
+    assert report["train_steps"] == 150 and report["interrupted_phases"] == ["train"]
+    assert set(report["phase_seconds"]) == {"collect", "train", "eval"}
+    assert "run again after a stop" in worlds.markdown(report)
+    assert json.loads((out / "progress.json").read_text())["running"] is None
+
+
+def test_a_recipe_refuses_an_out_holding_other_files(tmp_path):
+    """Nothing stored is overwritten: a recipe starts only in an empty or new --out, or resumes its own run."""
+    worlds = _worlds()
+    (tmp_path / "data.h5").write_bytes(b"someone's data")
+    with pytest.raises(SystemExit, match=r"holds files \(data\.h5\) but no progress\.json: a recipe starts"):
+        worlds.run("push-t", tmp_path)
+    with pytest.raises(SystemExit, match=r"no progress\.json: nothing to resume"):
+        worlds.run("push-t", tmp_path, resume=True)
+    (tmp_path / "progress.json").write_text("{not json")
+    with pytest.raises(SystemExit, match="is not a recipe run's progress"):
+        worlds.run("push-t", tmp_path, resume=True)
+    assert (tmp_path / "data.h5").read_bytes() == b"someone's data"
+
+
 def _run_misses(*paths, out):
     """bench/misses.py on ``paths``, writing under ``out`` -> the finished process."""
     command = [sys.executable, "bench/misses.py", *map(str, paths), "--name", "t", "--out", str(out)]
