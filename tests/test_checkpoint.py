@@ -157,7 +157,11 @@ def test_init_from_starts_a_fine_tune_from_the_whole_model(tiny_data, tmp_path):
         dataclasses.replace(tune, init_encoder=str(tmp_path / "base"))
 
 
-@pytest.mark.parametrize("config", [TINY_MODEL, PATCH_MODEL], ids=["transformer", "conv"])
+@pytest.mark.parametrize(
+    "config",
+    [TINY_MODEL, PATCH_MODEL, dataclasses.replace(PATCH_MODEL, predictor="cells")],
+    ids=["transformer", "conv", "cells"],
+)
 def test_init_from_grows_a_deeper_predictor_that_starts_as_the_shallower_one(config, tiny_data, tmp_path, capsys):
     """--init-from with a deeper --predictor-depth: the source's blocks load first, the others start as the
     identity, so before training the deeper model imagines exactly what the source does."""

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from jepaworld.models import ENCODERS, PREDICTORS, ModelConfig, SIGReg, build_world_model
+from jepaworld.models.predictors import GRID_PREDICTORS
 from jepaworld.models.step_metric import StepWhitening
 
 from .conftest import PATCH_MODEL, TINY_MODEL
@@ -23,7 +24,7 @@ def test_every_encoder_maps_frames_to_one_vector(name, dtype):
 @pytest.mark.parametrize("name", PREDICTORS.names())
 def test_every_predictor_is_causal_with_right_shape(name):
     torch.manual_seed(0)
-    grid = {"grid": 2} if name == "conv" else {}  # patch latents: 2 x 2 cells of 4 channels
+    grid = {"grid": 2} if name in GRID_PREDICTORS else {}  # patch latents: 2 x 2 cells of 4 channels
     predictor = PREDICTORS.build(name, latent_dim=16, action_dim=4, max_history=4, width=32, depth=2, **grid)
     # Non-zero adaLN modulation so actions and history matter.
     for p in predictor.parameters():
@@ -44,10 +45,11 @@ PATCH_LATENTS = {"latent_grid": 4, "latent_dim": 64}  # a 4 x 4 grid of 4 channe
 
 @pytest.mark.parametrize(
     ("encoder", "predictor"),
-    [(e, p) for e in ENCODERS.names() for p in PREDICTORS.names() if p != "conv"] + [("cnn", "conv")],
+    [(e, p) for e in ENCODERS.names() for p in PREDICTORS.names() if p not in GRID_PREDICTORS]
+    + [("cnn", p) for p in GRID_PREDICTORS],
 )
 def test_world_model_contract(encoder, predictor):
-    grid = PATCH_LATENTS if predictor == "conv" else {}
+    grid = PATCH_LATENTS if predictor in GRID_PREDICTORS else {}
     cfg = dataclasses.replace(
         TINY_MODEL, encoder=encoder, predictor=predictor, encoder_width=8 if encoder == "cnn" else 32, **grid
     )
@@ -227,11 +229,17 @@ def test_sigreg_cells_tests_each_cell_over_the_batch():
 
 
 def test_patch_latent_options_are_checked_together():
-    with pytest.raises(ValueError, match="--latent-grid G > 0 with --encoder cnn and --predictor conv together"):
+    with pytest.raises(
+        ValueError, match="--latent-grid G > 0 with --encoder cnn and --predictor conv or cells together"
+    ):
         ModelConfig(latent_grid=8, latent_dim=1024)
-    with pytest.raises(ValueError, match="--latent-grid G > 0 with --encoder cnn and --predictor conv together"):
+    with pytest.raises(
+        ValueError, match="--latent-grid G > 0 with --encoder cnn and --predictor conv or cells together"
+    ):
         ModelConfig(predictor="conv")
-    with pytest.raises(ValueError, match="--latent-grid G > 0 with --encoder cnn and --predictor conv together"):
+    with pytest.raises(
+        ValueError, match="--latent-grid G > 0 with --encoder cnn and --predictor conv or cells together"
+    ):
         ModelConfig(encoder="vit", predictor="conv", latent_grid=8, latent_dim=1024)
     with pytest.raises(ValueError, match="latent_dim must be a multiple of latent_grid\\^2 = 64, got 1000"):
         ModelConfig(predictor="conv", latent_grid=8, latent_dim=1000)

@@ -10,6 +10,8 @@ from torch import nn
 from jepaworld.registry import Registry
 
 PREDICTORS: Registry[nn.Module] = Registry("predictor")
+#: The predictors over patch latents' grid (``--latent-grid``): they take ``grid=``.
+GRID_PREDICTORS = ("conv", "cells")
 
 
 class AdaLNBlock(nn.Module):
@@ -30,8 +32,14 @@ class AdaLNBlock(nn.Module):
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """x ``[B, T, W]``, cond ``[B, T, W]`` (the action embedding) -> ``[B, T, W]``."""
+    def forward(
+        self, x: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor | None = None, queries: int = 0
+    ) -> torch.Tensor:
+        """x ``[B, T, W]``, cond ``[B, T, W]`` (the action embedding) -> ``[B, T, W]``.
+
+        ``mask``: which tokens each may attend to, ``[T, T]`` bool (default: causal). ``queries`` > 0: only
+        the last ``queries`` tokens' outputs, ``[B, queries, W]`` (what the last block of a rollout needs).
+        """
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond).chunk(6, dim=-1)
         h = self.norm1(x) * (1 + scale1) + shift1
         if x.shape[1] == 1:  # attention over a single token returns its value: skip queries and keys
@@ -39,7 +47,12 @@ class AdaLNBlock(nn.Module):
             attn = F.linear(h, self.qkv.weight[2 * width :], self.qkv.bias[2 * width :])
         else:
             q, k, v = rearrange(self.qkv(h), "b t (three nh hs) -> three b nh t hs", three=3, nh=self.heads)
-            attn = rearrange(F.scaled_dot_product_attention(q, k, v, is_causal=True), "b nh t hs -> b t (nh hs)")
+            if queries:
+                q, x, mask = q[:, :, -queries:], x[:, -queries:], None if mask is None else mask[-queries:]
+                gate1, shift2, scale2, gate2 = (c[:, -queries:] for c in (gate1, shift2, scale2, gate2))
+            causal = mask is None and not queries
+            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+            attn = rearrange(attn, "b nh t hs -> b t (nh hs)")
         x = x + gate1 * self.proj(attn)
         h = self.norm2(x) * (1 + scale2) + shift2
         return x + gate2 * self.mlp(h)
@@ -194,3 +207,65 @@ class ConvPredictor(nn.Module):
             h = block(h, cond)
         out = rearrange(self.head(F.gelu(self.norm(h))), "(b t) c h w -> b t (c h w)", b=b)
         return z + out
+
+
+@PREDICTORS.register("cells")
+class CellTransformerPredictor(nn.Module):
+    """For patch latents (``grid`` x ``grid`` cells of ``latent_dim / grid^2`` channels, channel-major): a
+    transformer whose tokens are the cells of the last ``max_history`` grids, as DINO-WM's predictor over
+    patch features. Each cell attends to every cell of its own frame and of the frames before it, so a push
+    at one place of the frame reaches the object at another within one block, where ``ConvPredictor``
+    needs a stack of 3 x 3 convolutions. Each frame's tokens are conditioned on its action by adaLN-zero.
+
+    Predicts a residual: ``z_next[t] = z[t] + head(h[t])``, cell by cell.
+    """
+
+    blocks_start_as_identity = True
+
+    def __init__(
+        self,
+        latent_dim: int,
+        action_dim: int,
+        max_history: int,
+        width: int = 128,
+        depth: int = 2,
+        heads: int = 4,
+        grid: int = 8,
+    ) -> None:
+        super().__init__()
+        if latent_dim % (grid * grid):
+            raise ValueError(
+                f"CellTransformerPredictor: latent_dim must be a multiple of grid^2 = {grid**2}, got {latent_dim}"
+            )
+        self.max_history, self.cells = max_history, grid * grid
+        channels = latent_dim // self.cells
+        self.inp = nn.Linear(channels, width)
+        self.place = nn.Parameter(torch.randn(1, 1, self.cells, width) * 0.02)  # which cell
+        self.time = nn.Parameter(torch.randn(1, max_history, 1, width) * 0.02)  # which frame of the window
+        self.action = (
+            nn.Sequential(nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+            if action_dim
+            else None
+        )
+        self.blocks = nn.ModuleList(AdaLNBlock(width, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, channels)
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor, last: bool = False) -> torch.Tensor:
+        """``last``: only the last step's prediction, ``[B, 1, D]`` (what a rollout reads)."""
+        b, t, _ = z.shape
+        n = self.cells
+        if t > self.max_history:
+            raise ValueError(f"predictor history: at most {self.max_history} steps, got {t}")
+        cells = rearrange(z, "b t (c n) -> b t n c", n=n)
+        x = (self.inp(cells) + self.place + self.time[:, :t]).flatten(1, 2)  # [B, T x N, W]
+        cond = self.action(actions) if self.action is not None else x.new_zeros(b, t, x.shape[-1])
+        cond = cond.repeat_interleave(n, dim=1)  # each frame's action, for each of its cells
+        frame = torch.arange(t, device=z.device).repeat_interleave(n)
+        mask = frame[:, None] >= frame[None, :]  # a cell sees its own frame and the ones before
+        for i, block in enumerate(self.blocks):
+            x = block(x, cond, mask, queries=n if last and i == len(self.blocks) - 1 else 0)
+        if last:
+            cells, x = cells[:, -1:], x[:, -n:]
+        out = cells + rearrange(self.head(self.norm(x)), "b (t n) c -> b t n c", n=n)
+        return rearrange(out, "b t n c -> b t (c n)")

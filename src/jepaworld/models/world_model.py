@@ -17,7 +17,7 @@ from torch import nn
 
 from jepaworld.config import check, option
 from jepaworld.models.encoders import ENCODERS, GridProjector, Projector, grid_layers
-from jepaworld.models.predictors import PREDICTORS
+from jepaworld.models.predictors import GRID_PREDICTORS, PREDICTORS
 from jepaworld.models.sigreg import SIGReg
 from jepaworld.models.step_metric import StepWhitening
 from jepaworld.types import check_shape
@@ -31,15 +31,19 @@ class ModelConfig:
 
     encoder: str = option("cnn", "frame encoder: cnn (default, fast on CPU) or vit (tiny ViT)")
     encoder_width: int = option(16, "CNN base channels (doubling 4 times) or ViT width")
-    predictor: str = option("transformer", "predictor: transformer (causal, adaLN actions) or mlp")
+    predictor: str = option(
+        "transformer",
+        "predictor: transformer (causal, adaLN actions) or mlp; for patch latents conv (3 x 3 convolutions over "
+        "the grid) or cells (a transformer whose tokens are the grid's cells)",
+    )
     predictor_width: int = option(128, "predictor hidden width")
     predictor_depth: int = option(2, "predictor blocks / layers")
     latent_dim: int = option(128, "latent size D")
     latent_grid: int = option(
         0,
         "0: one latent vector per frame; G > 0: patch latents, a G x G grid of D / G^2 channels per cell (cnn "
-        "encoder, conv predictor), so that the loss asks what is at each place of the frame; e.g. --latent-grid 8 "
-        "--latent-dim 1024 --predictor conv --sigreg-cells (16 channels a cell; the default D gives 2)",
+        "encoder, conv or cells predictor), so that the loss asks what is at each place of the frame; e.g. "
+        "--latent-grid 8 --latent-dim 1024 --predictor conv --sigreg-cells (16 channels a cell; the default D gives 2)",
     )
     history: int = option(3, "latents the predictor sees (its causal context)")
     frameskip: int = option(5, "env steps per model step; a model action is frameskip env actions")
@@ -91,12 +95,12 @@ class ModelConfig:
         ):
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         check(self.latent_grid >= 0, f"latent_grid must be >= 0 (0: one vector per frame), got {self.latent_grid}")
-        if self.latent_grid or self.predictor == "conv":
+        if self.latent_grid or self.predictor in GRID_PREDICTORS:
             g = self.latent_grid
             check(
-                g > 0 and self.encoder == "cnn" and self.predictor == "conv",
-                "patch latents take --latent-grid G > 0 with --encoder cnn and --predictor conv together, got "
-                f"latent_grid={g}, encoder={self.encoder!r}, predictor={self.predictor!r}",
+                g > 0 and self.encoder == "cnn" and self.predictor in GRID_PREDICTORS,
+                "patch latents take --latent-grid G > 0 with --encoder cnn and --predictor conv or cells together, "
+                f"got latent_grid={g}, encoder={self.encoder!r}, predictor={self.predictor!r}",
             )
             check(
                 self.latent_dim % (g * g) == 0,
