@@ -347,7 +347,7 @@ class Progress:
             print(f"--resume: {key} finished before ({self.state['done'][key]:.0f} s); skipped")
             return self.state["done"][key]
         again = self.state["running"] == key
-        if again:
+        if again and key not in self.state["interrupted"]:
             self.state["interrupted"].append(key)
         self.state["running"] = key
         self._save()
