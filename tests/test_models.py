@@ -78,6 +78,20 @@ def test_transformer_single_token_shortcut_equals_full_attention():
     torch.testing.assert_close(predictor(z[:, :1], a[:, :1]), predictor(z, a)[:, :1])
 
 
+def test_adaln_block_last_queries_equal_the_full_pass_with_or_without_a_mask():
+    from jepaworld.models.predictors import AdaLNBlock
+
+    torch.manual_seed(0)
+    block = AdaLNBlock(16, heads=4)
+    for p in block.parameters():  # adaLN-zero starts as the identity: make every path matter
+        torch.nn.init.normal_(p, std=0.3)
+    x, cond = torch.randn(2, 6, 16), torch.randn(2, 6, 16)
+    torch.testing.assert_close(block(x, cond, queries=2), block(x, cond)[:, -2:])  # causal by default
+    frames = torch.arange(3).repeat_interleave(2)  # 3 frames of 2 tokens, each seeing its frame and before
+    mask = frames[:, None] >= frames[None, :]
+    torch.testing.assert_close(block(x, cond, mask, queries=2), block(x, cond, mask)[:, -2:])
+
+
 def test_rollout_first_step_equals_predict():
     model = build_world_model(TINY_MODEL).eval()
     z0, a = torch.randn(3, TINY_MODEL.latent_dim), torch.randn(3, 1, TINY_MODEL.action_dim)

@@ -14,6 +14,20 @@ PREDICTORS: Registry[nn.Module] = Registry("predictor")
 GRID_PREDICTORS = ("conv", "cells")
 
 
+def action_embedding(action_dim: int, width: int) -> nn.Module | None:
+    """Actions ``[..., action_dim]`` -> ``[..., width]``; None for action-free models (video pretraining)."""
+    if not action_dim:
+        return None
+    return nn.Sequential(nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+
+
+def cell_channels(owner: str, latent_dim: int, grid: int) -> int:
+    """The channels of each of a patch latent's ``grid`` x ``grid`` cells; a clear error where they do not divide."""
+    if latent_dim % (grid * grid):
+        raise ValueError(f"{owner}: latent_dim must be a multiple of grid^2 = {grid**2}, got {latent_dim}")
+    return latent_dim // (grid * grid)
+
+
 class AdaLNBlock(nn.Module):
     """A pre-norm causal transformer block whose norms are modulated by the action (adaLN-zero, as DiT).
 
@@ -47,11 +61,12 @@ class AdaLNBlock(nn.Module):
             attn = F.linear(h, self.qkv.weight[2 * width :], self.qkv.bias[2 * width :])
         else:
             q, k, v = rearrange(self.qkv(h), "b t (three nh hs) -> three b nh t hs", three=3, nh=self.heads)
-            if queries:
-                q, x, mask = q[:, :, -queries:], x[:, -queries:], None if mask is None else mask[-queries:]
+            if queries:  # the last tokens' rows of the mask (causal by default)
+                t = x.shape[1]
+                mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril() if mask is None else mask
+                q, x, mask = q[:, :, -queries:], x[:, -queries:], mask[-queries:]
                 gate1, shift2, scale2, gate2 = (c[:, -queries:] for c in (gate1, shift2, scale2, gate2))
-            causal = mask is None and not queries
-            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
             attn = rearrange(attn, "b nh t hs -> b t (nh hs)")
         x = x + gate1 * self.proj(attn)
         h = self.norm2(x) * (1 + scale2) + shift2
@@ -76,11 +91,7 @@ class TransformerPredictor(nn.Module):
         self.pos = nn.Parameter(torch.randn(1, max_history, width) * 0.02)
         # Action-free models (video pretraining) have no action embedding: every block's modulation is
         # then its learned bias alone.
-        self.action = (
-            nn.Sequential(nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
-            if action_dim
-            else None
-        )
+        self.action = action_embedding(action_dim, width)
         self.width = width
         self.blocks = nn.ModuleList(AdaLNBlock(width, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
@@ -173,15 +184,10 @@ class ConvPredictor(nn.Module):
         grid: int = 8,
     ) -> None:
         super().__init__()
-        if latent_dim % (grid * grid):
-            raise ValueError(f"ConvPredictor: latent_dim must be a multiple of grid^2 = {grid**2}, got {latent_dim}")
-        self.max_history, self.grid, self.channels = max_history, grid, latent_dim // (grid * grid)
+        self.max_history, self.grid = max_history, grid
+        self.channels = cell_channels("ConvPredictor", latent_dim, grid)
         self.stem = nn.Conv2d(max_history * (self.channels + 1), width, 3, padding=1)
-        self.action = (
-            nn.Sequential(nn.Linear(max_history * action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
-            if action_dim
-            else None
-        )
+        self.action = action_embedding(max_history * action_dim, width)
         self.blocks = nn.ModuleList(FiLMConvBlock(width) for _ in range(depth))
         self.norm = nn.GroupNorm(_groups(width), width)
         self.head = nn.Conv2d(width, self.channels, 1)
@@ -233,20 +239,12 @@ class CellTransformerPredictor(nn.Module):
         grid: int = 8,
     ) -> None:
         super().__init__()
-        if latent_dim % (grid * grid):
-            raise ValueError(
-                f"CellTransformerPredictor: latent_dim must be a multiple of grid^2 = {grid**2}, got {latent_dim}"
-            )
         self.max_history, self.cells = max_history, grid * grid
-        channels = latent_dim // self.cells
+        channels = cell_channels("CellTransformerPredictor", latent_dim, grid)
         self.inp = nn.Linear(channels, width)
         self.place = nn.Parameter(torch.randn(1, 1, self.cells, width) * 0.02)  # which cell
         self.time = nn.Parameter(torch.randn(1, max_history, 1, width) * 0.02)  # which frame of the window
-        self.action = (
-            nn.Sequential(nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
-            if action_dim
-            else None
-        )
+        self.action = action_embedding(action_dim, width)
         self.blocks = nn.ModuleList(AdaLNBlock(width, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, channels)
