@@ -11,7 +11,7 @@ way and fine-tunes (e.g. the predictor alone, ``--freeze-encoder``, on four time
 
     python bench/worlds.py push-t [--out runs/bench/push-t]
     python bench/worlds.py push-t --out runs/bench/push-t --resume   # go on with a run that was stopped
-    python bench/worlds.py push-t --from-run runs/bench/push-t --seconds collect=300   # summarise a finished run
+    python bench/worlds.py push-t --from-run runs/bench/push-t   # summarise a finished run again
 """
 
 from __future__ import annotations
@@ -293,6 +293,22 @@ def _going_on(again: bool, run_dir: str) -> tuple[str, ...]:
     return ("--resume",) if again and (Path(run_dir) / "latest").exists() else ()
 
 
+def stored_progress(path: Path, name: str, flag: str) -> dict:
+    """The progress file ``path`` of a run of recipe ``name`` as it is now, or an error naming ``flag``."""
+    try:
+        stored = json.loads(path.read_text())
+        world, stored_recipe = stored["world"], stored["recipe"]
+        stored["done"], stored["running"], stored["interrupted"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise SystemExit(
+            f"{flag}: {path} is not a recipe run's progress ({error!r}); choose another directory"
+        ) from None
+    if world != name or stored_recipe != json.loads(json.dumps(RECIPES[name])):  # as stored: tuples are lists
+        what = f"the {world} recipe" if world != name else f"another version of the {name} recipe"
+        raise SystemExit(f"{flag}: {path.parent} holds a run of {what}; use that recipe, or choose another directory")
+    return stored
+
+
 class Progress:
     """The phases of one recipe run that finished, with their wall times, in ``OUT/progress.json``.
 
@@ -309,7 +325,7 @@ class Progress:
         self.state = {"world": name, "recipe": recipe, "done": {}, "running": None, "interrupted": []}
         held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
         if self.path.exists() and resume:
-            self.state = self._stored(name, recipe)
+            self.state = stored_progress(self.path, name, "--resume")
         elif self.path.exists():
             raise SystemExit(
                 f"{out} holds a recipe run ({self.path.name}): pass --resume to go on with it, or choose another --out"
@@ -322,23 +338,6 @@ class Progress:
                 "overwritten; choose another --out"
             )
         out.mkdir(parents=True, exist_ok=True)
-
-    def _stored(self, name: str, recipe: dict) -> dict:
-        try:
-            stored = json.loads(self.path.read_text())
-            world, stored_recipe = stored["world"], stored["recipe"]
-            stored["done"], stored["running"], stored["interrupted"]
-        except (ValueError, KeyError, TypeError) as error:
-            raise SystemExit(
-                f"--resume: {self.path} is not a recipe run's progress ({error!r}); choose another --out"
-            ) from None
-        if world != name or stored_recipe != recipe:
-            what = f"the {world} recipe" if world != name else f"another version of the {name} recipe"
-            raise SystemExit(
-                f"--resume: {self.path.parent} holds a run of {what}; "
-                "resume it with that recipe, or choose another --out"
-            )
-        return stored
 
     def phase(self, key: str, run) -> float:
         """Run phase ``key`` unless it finished before -> its wall time. ``run(again) -> seconds``: ``again``
@@ -449,6 +448,25 @@ def markdown(report: dict) -> str:
     )
 
 
+def recorded_seconds(name: str, run_dir: Path) -> tuple[dict, list[str]]:
+    """A finished recipe run's phase times and interrupted phases, from its ``progress.json`` (as ``run``
+    reports them: the training's resumptions added to ``train``); none for a run made before the runner kept one."""
+    path = run_dir / "progress.json"
+    if not path.exists():
+        return {}, []
+    state = stored_progress(path, name, "--from-run")
+    if state["running"] is not None:
+        raise SystemExit(
+            f"--from-run: {run_dir} has not finished (its {state['running']} phase was running); "
+            f"go on with it: python bench/worlds.py {name} --out {run_dir} --resume"
+        )
+    seconds = {}
+    for phase, value in state["done"].items():
+        phase = "train" if phase.startswith("train_resume_") else phase
+        seconds[phase] = seconds.get(phase, 0.0) + value
+    return seconds, state["interrupted"]
+
+
 def phase_seconds(pairs: list[str]) -> dict:
     """``["collect=303.5", ...]`` -> ``{"collect": 303.5, ...}``."""
     seconds = {}
@@ -470,12 +488,19 @@ def main() -> None:
     )
     parser.add_argument("--from-run", default=None, help="summarise this run directory instead of running")
     parser.add_argument(
-        "--seconds", nargs="*", default=[], metavar="PHASE=S", help="with --from-run: measured phase times"
+        "--seconds",
+        nargs="*",
+        default=[],
+        metavar="PHASE=S",
+        help="with --from-run: measured phase times (beside, or instead of, those its progress.json holds)",
     )
     parser.add_argument("--peak-rss-mb", type=float, default=None, help="with --from-run: measured peak memory")
     args = parser.parse_args()
     if args.from_run:
-        report = summarise(args.world, Path(args.from_run), phase_seconds(args.seconds), args.peak_rss_mb)
+        recorded, interrupted = recorded_seconds(args.world, Path(args.from_run))
+        seconds = {**recorded, **phase_seconds(args.seconds)}
+        report = summarise(args.world, Path(args.from_run), seconds, args.peak_rss_mb)
+        report["interrupted_phases"] = interrupted
     else:
         report = run(args.world, Path(args.out or f"runs/bench/{args.world}"), args.resume)
     target = HERE / "results" / f"world-{args.world}.json"

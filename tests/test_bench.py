@@ -230,8 +230,10 @@ def test_a_recipe_killed_during_training_goes_on_with_resume(tmp_path, capfd):
     progress = json.loads((out / "progress.json").read_text())
     assert (progress["running"], list(progress["done"])) == ("train", ["collect"])
     data_written = (out / "data.h5").stat().st_mtime_ns
-
     worlds.RECIPES["tiny"] = recipe
+    with pytest.raises(SystemExit, match=r"--from-run: .* has not finished .*train phase was running.*--resume"):
+        worlds.recorded_seconds("tiny", out)  # a stopped run is not summarised as if finished
+
     with pytest.raises(SystemExit, match="pass --resume to go on with it"):
         worlds.run("tiny", out)
     worlds.RECIPES["tiny"] = {**recipe, "train": ["--steps", "100", *recipe["train"][2:]]}
@@ -246,6 +248,7 @@ def test_a_recipe_killed_during_training_goes_on_with_resume(tmp_path, capfd):
     assert report["train_steps"] == 150 and report["interrupted_phases"] == ["train"]
     assert set(report["phase_seconds"]) == {"collect", "train", "eval"}
     assert "run again after a stop" in worlds.markdown(report)
+    assert worlds.recorded_seconds("tiny", out) == (report["phase_seconds"], ["train"])  # --from-run reads them
     assert json.loads((out / "progress.json").read_text())["running"] is None
 
 
