@@ -97,15 +97,20 @@ def test_quick_peer_protocol_suite_uses_offset_goals_and_the_short_budget(tmp_pa
     assert all(row["mean_steps"] <= 50 for row in report["rows"])
 
 
-def _worlds():
+def _load(name: str):
+    """``bench/NAME.py`` as a module."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "bench" / "worlds.py"
-    spec = importlib.util.spec_from_file_location("bench_worlds", path)
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _worlds():
+    return _load("worlds")
 
 
 def test_every_world_recipe_is_a_valid_sequence_of_cli_commands():
@@ -189,6 +194,12 @@ def test_a_recipe_with_both_kinds_of_round_runs_end_to_end(tmp_path):
     misses = _misses(tmp_path / "eval" / "results.json", out=tmp_path / "misses")
     assert misses["pooled"]["pairs"] == 2
     assert sum(misses["pooled"][k] for k in ("successes", "within", "near", "beyond")) == 2
+    # an eval made before evals recorded the start distance: each pair's start is replayed, to the same figure
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    episodes = results["episodes_detail"]["world_model"]
+    recorded = {e["seed"]: e.pop("start_distance") for e in episodes}
+    assert all(d is not None and d >= 0 for d in recorded.values())
+    assert _load("misses").start_distances(results, episodes) == pytest.approx(recorded)
 
 
 #: A recipe runner in a process of its own: ``python -c RUN_RECIPE WORLDS_PY RECIPE_JSON OUT``.
@@ -266,6 +277,31 @@ def test_a_recipe_refuses_an_out_holding_other_files(tmp_path):
     assert (tmp_path / "data.h5").read_bytes() == b"someone's data"
 
 
+def test_misses_replay_the_start_distance_an_older_eval_did_not_record():
+    """An eval from before ``start_distance`` was recorded: bench/misses.py resets the eval's env on each
+    pair's seed with its goals and measures the start as the eval itself does (``run_episode``)."""
+    from jepaworld.data import CollectConfig
+    from jepaworld.envs.adapter import make_env
+    from jepaworld.eval.goals import make_goal_task
+    from jepaworld.eval.protocol import held_out_seeds, run_episode
+
+    env = make_env("jepaworld/PushT-v0", max_episode_steps=50)
+    task = make_goal_task(env, 25, "state", 0.0, CollectConfig().momentum)
+    seeds = held_out_seeds(0, 3)
+
+    class Idle:
+        def reset(self, env, seed, goal):
+            pass
+
+    measured = {s: run_episode(env, Idle(), s, max_steps=0, task=task)["start_distance"] for s in seeds}
+    results = {"env": "jepaworld/PushT-v0", "goal_offset": 25, "success_radius": 0.0}
+    results["eval"] = {"env_kwargs": "", "state_key": "state", "max_steps": 50}
+    replayed = _load("misses").start_distances(results, [{"seed": s} for s in seeds])
+    assert replayed == pytest.approx(measured) and min(measured.values()) > 20  # goals 25 pushes away
+    with pytest.raises(ValueError, match="no env and goal offset to replay"):
+        _load("misses").start_distances({}, [{"seed": seeds[0]}])
+
+
 def _run_misses(*paths, out):
     """bench/misses.py on ``paths``, writing under ``out`` -> the finished process."""
     command = [sys.executable, "bench/misses.py", *map(str, paths), "--name", "t", "--out", str(out)]
@@ -281,18 +317,22 @@ def _misses(*paths, out):
 
 def test_misses_are_binned_by_final_distance_and_pooled(tmp_path):
     """bench/misses.py: each eval's failed episodes by final distance (<= --within: in place, orientation
-    off; <= --near; beyond), and a file that is not an eval's results is refused by name."""
-    detail = [(True, 0.01), (False, 0.02), (False, 0.0201), (False, 0.05), (False, 0.3)]
-    episodes = [{"seed": i, "success": s, "steps": 5, "final_distance": d} for i, (s, d) in enumerate(detail)]
+    off; <= --near; beyond) and stalled (ending less than --within nearer than they started), pooled; a file
+    that is not an eval's results is refused by name."""
+    detail = [(True, 0.01, 0.2), (False, 0.02, 0.1), (False, 0.0201, 0.03), (False, 0.05, 0.2), (False, 0.3, 0.25)]
+    episodes = [
+        {"seed": i, "success": s, "steps": 5, "final_distance": d, "start_distance": d0}
+        for i, (s, d, d0) in enumerate(detail)
+    ]
     results = {"checkpoint": "run", "seed": 0, "planner_seed": 0, "episodes_detail": {"world_model": episodes}}
     (tmp_path / "a.json").write_text(json.dumps(results))
     (tmp_path / "b.json").write_text(json.dumps({**results, "seed": 3}))
     report = _misses(tmp_path / "a.json", tmp_path / "b.json", out=tmp_path)
     assert report["files"][str(tmp_path / "a.json")] == {
         **{"checkpoint": "run", "seed": 0, "planner_seed": 0, "pairs": 5, "successes": 1},
-        **{"within": 1, "near": 2, "beyond": 1},
+        **{"within": 1, "near": 2, "beyond": 1, "stalled": 2},  # 0.03 -> 0.0201 and 0.25 -> 0.3
     }
-    assert report["pooled"] == {"pairs": 10, "successes": 2, "within": 2, "near": 4, "beyond": 2}
+    assert report["pooled"] == {"pairs": 10, "successes": 2, "within": 2, "near": 4, "beyond": 2, "stalled": 4}
     (tmp_path / "c.json").write_text("not json")
     episodes[1]["final_distance"] = None  # an env without state: no distance to bin
     (tmp_path / "d.json").write_text(json.dumps(results))

@@ -108,3 +108,4 @@ def test_goal_offset_goals_are_where_the_data_policy_goes_from_the_same_start():
     record = run_episode(env, Still(), 7, max_steps=3, task=task)
     np.testing.assert_allclose(seen["goal"], goal.state)
     assert record["steps"] == 3 and record["final_distance"] == pytest.approx(np.linalg.norm(goal.state - start))
+    assert record["start_distance"] == record["final_distance"]  # standing still: no closer than at the start

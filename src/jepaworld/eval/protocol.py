@@ -132,6 +132,7 @@ def run_episode(env, agent, seed: int, max_steps: int, task: GoalTask, record: b
     frames = [obs] if record else []
     steps = 0
     success, distance = task.judge(info, goal)
+    start_distance = distance
     while not success and steps < max_steps:
         obs, _, terminated, truncated, info = env.step(agent.act(obs, env))
         steps += 1
@@ -144,6 +145,7 @@ def run_episode(env, agent, seed: int, max_steps: int, task: GoalTask, record: b
         "seed": seed,
         "success": success,
         "steps": steps,
+        "start_distance": start_distance,
         "final_distance": distance,
         "frames": frames,
         "goal_frame": goal.frame,
@@ -192,8 +194,9 @@ def _run_agent(
             write_gif(gif_dir / f"{name}_episode{i:02d}.gif", record["frames"], record["goal_frame"])
         record.pop("frames")
         record.pop("goal_frame")
-        if not np.isfinite(record["final_distance"]):
-            record["final_distance"] = None
+        for key in ("start_distance", "final_distance"):
+            if not np.isfinite(record[key]):
+                record[key] = None
         records.append(record)
     return records
 
