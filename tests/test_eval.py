@@ -7,7 +7,7 @@ from jepaworld.envs import TWO_ROOM_ID
 from jepaworld.eval import EvalConfig, held_out_seeds, wilson_interval
 from jepaworld.eval.agents import compiled_predictor, model_functions, planning_bounds
 from jepaworld.eval.goals import make_goal_task
-from jepaworld.eval.protocol import run_episode
+from jepaworld.eval.protocol import run_episode, summarise
 from jepaworld.models import build_world_model
 from jepaworld.planning import PLANNERS, PlannerConfig, build_planner
 
@@ -25,6 +25,20 @@ def test_held_out_seeds_are_disjoint_blocks_above_training_seeds():
     a, b = held_out_seeds(0, 500), held_out_seeds(1, 500)
     assert min(a) >= HELD_OUT_SEED_BASE and not set(a) & set(b)
     assert held_out_seeds(3, 5) == held_out_seeds(3, 5)
+
+
+def test_a_row_averages_the_distances_there_are():
+    """Episodes whose env reports no state keep None distances (JSON null): the row's means skip them,
+    and are None when no episode has one."""
+    records = [
+        {"success": True, "steps": 3, "start_distance": 4.0, "final_distance": 1.0, "plan_ms_per_step": 2.0},
+        {"success": False, "steps": 5, "start_distance": None, "final_distance": None},
+        {"success": False, "steps": 5, "start_distance": 6.0, "final_distance": 3.0},
+    ]
+    row = summarise("world_model", records)
+    assert (row["mean_start_distance"], row["mean_final_distance"], row["successes"]) == (5.0, 2.0, 1)
+    blind = summarise("random", [{"success": False, "steps": 5, "start_distance": None, "final_distance": None}])
+    assert blind["mean_start_distance"] is None and blind["mean_final_distance"] is None
 
 
 def test_eval_config_rejects_bad_values():

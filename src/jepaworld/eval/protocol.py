@@ -162,6 +162,7 @@ def summarise(agent: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "successes": wins,
         "success_rate": wins / n,
         "success_ci95": list(wilson_interval(wins, n)),
+        "mean_start_distance": _mean_or_none([e.get("start_distance") for e in episodes]),
         "mean_final_distance": _mean_or_none([e["final_distance"] for e in episodes]),
         "mean_steps": float(np.mean([e["steps"] for e in episodes])),
         "plan_ms_per_step_median": statistics.median(per_step) if per_step else None,
@@ -170,8 +171,9 @@ def summarise(agent: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _mean_or_none(values: list[float]) -> float | None:
-    """The mean, or None (JSON null) when no value is a number (no state to measure distances in)."""
-    finite = [v for v in values if np.isfinite(v)]
+    """The mean, or None (JSON null) when no value is a number (no state to measure distances in: the
+    episode records hold None, or NaN)."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
     return float(np.mean(finite)) if finite else None
 
 
