@@ -34,6 +34,24 @@ def test_every_registered_env_gives_the_same_frames_for_the_same_seed(env_id):
     assert not np.array_equal(a.reset(seed=12)[0], frame_a)
 
 
+@pytest.mark.parametrize("env_id", REGISTERED)
+def test_an_episode_does_not_depend_on_the_episodes_before_it(env_id):
+    """The evaluation's pairs and the collected episodes are functions of their seeds: a used env replays a
+    seed's episode as a fresh one does (a physics engine that carries solver impulses across a reset
+    would not, and a pair's goal, 25 pushes ahead, could land elsewhere)."""
+    fresh, used = gym.make(env_id), gym.make(env_id)
+    used.reset(seed=3)
+    before = data_policy(used, np.random.default_rng(3))
+    for _ in range(40):  # another episode first, pushing as a previous evaluation episode would
+        used.step(before())
+    episodes = []
+    for env in (fresh, used):
+        env.reset(seed=11)
+        policy = data_policy(env, np.random.default_rng(5))
+        episodes.append(np.array([env.step(policy())[0] for _ in range(40)]))
+    assert np.array_equal(*episodes)
+
+
 def test_the_data_policy_pushes_the_block_and_the_walls_hold_it():
     env = gym.make(PUSH_T_ID, terminate_on_success=False)
     moved, states = 0, []

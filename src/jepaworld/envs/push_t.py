@@ -69,10 +69,11 @@ class PushTPhysics:
 
     def rollout_states(self, start, actions) -> np.ndarray:
         """Full states ``[N, 10]`` and env actions ``[N, T, 2]`` -> poses after each action ``[N, T, 5]`` (the
-        env's ``state``): each candidate replayed on one scratch table."""
+        env's ``state``): each candidate replayed on a new table."""
         start, actions = np.asarray(start, dtype=np.float64), np.asarray(actions, dtype=np.float64)
-        table, poses = PushTTable(self), np.empty((*actions.shape[:2], 5))
+        poses = np.empty((*actions.shape[:2], 5))
         for n in range(len(actions)):
+            table = PushTTable(self)
             table.set(start[n])
             for t, action in enumerate(actions[n]):
                 table.step(action)
@@ -81,7 +82,12 @@ class PushTPhysics:
 
 
 class PushTTable:
-    """The pymunk scene: walls, the agent disc under PD control, and the T with floor friction."""
+    """The pymunk scene: walls, the agent disc under PD control, and the T with floor friction.
+
+    Its solver carries contact and joint impulses from one step to the next (warm starting), so a state
+    set on a table that has run moves otherwise than the same state on a new one: every reset and every
+    oracle candidate starts on a new table, and an episode depends on its seed and actions alone.
+    """
 
     def __init__(self, physics: PushTPhysics) -> None:
         self.physics = physics
@@ -182,6 +188,7 @@ class PushTEnv(gym.Env):
 
     # --- simulation -------------------------------------------------------------------------------
     def _set(self, state: np.ndarray) -> None:
+        self._table = PushTTable(self.physics)  # nothing carried over from the last episode
         self._table.set(np.asarray(state[:5]))
 
     @property
