@@ -47,7 +47,7 @@ def markdown_table(results: dict[str, Any]) -> str:
         ]
     start = results["rows"][0].get("mean_start_distance") if results["rows"] else None
     if start is not None:
-        lines += ["", f"mean distance to the goal at the start: {start:.2f} (the same pairs for every agent)"]
+        lines += ["", f"mean distance to the goal at the start: {start:.2f} (every agent on the same seeds)"]
     if results.get("metric") == "steps":
         lines += ["", f"energies in the steps metric, measured on `{results['metric_data']}`"]
     lines += ["", f"checkpoint: `{results['checkpoint']}`; training wall time {results['train_seconds']:.0f} s"]
