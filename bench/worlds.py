@@ -270,21 +270,22 @@ def run(name: str, out: Path, resume: bool = False) -> dict:
     progress = Progress(out, name, resume)
     data, run_dir = str(out / "data.h5"), str(out / "run")
     collect = ("collect", *recipe["collect"], "--out", data, "--overwrite")
-    seconds = {"collect": progress.phase("collect", lambda again: _jepaworld(*collect))}
+    progress.phase("collect", lambda again: _jepaworld(*collect))
     train = ("train", "--data", data, "--out", run_dir, *recipe["train"])
-    seconds["train"] = progress.phase("train", lambda again: _jepaworld(*train, *_going_on(again, run_dir)))
+    progress.phase("train", lambda again: _jepaworld(*train, *_going_on(again, run_dir)))
     for number, stage in enumerate(recipe.get("resume", []), start=1):  # each on from the last: one more cosine cycle
         resumed = ("train", "--data", data, "--out", run_dir, "--resume", *stage)
-        seconds["train"] += progress.phase(f"train_resume_{number}", lambda again, a=resumed: _jepaworld(*a))
+        progress.phase(f"train_resume_{number}", lambda again, a=resumed: _jepaworld(*a))
     sources = [data]
     for kind in ROUNDS:  # the data policy's extra episodes first, then the planner's own
         for number, stage in enumerate(recipe.get(kind, []), start=1):
-            run_dir = data_round(kind, number, stage, sources, run_dir, out, seconds, progress)
+            run_dir = data_round(kind, number, stage, sources, run_dir, out, progress)
     evaluation = ("eval", "--checkpoint", run_dir, *with_data(recipe["eval"], data), "--out", str(out / "eval"))
-    seconds["eval"] = progress.phase("eval", lambda again: _jepaworld(*evaluation))
+    progress.phase("eval", lambda again: _jepaworld(*evaluation))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    seconds, interrupted = recorded_seconds(name, out)
     report = summarise(name, out, seconds, peak_mb)
-    report["interrupted_phases"] = progress.state["interrupted"]
+    report["interrupted_phases"] = interrupted
     return report
 
 
@@ -293,17 +294,22 @@ def _going_on(again: bool, run_dir: str) -> tuple[str, ...]:
     return ("--resume",) if again and (Path(run_dir) / "latest").exists() else ()
 
 
+def stored_recipe(name: str) -> dict:
+    """Recipe ``name`` as ``progress.json`` stores it (its tuples are lists)."""
+    return json.loads(json.dumps(RECIPES[name]))
+
+
 def stored_progress(path: Path, name: str, flag: str) -> dict:
     """The progress file ``path`` of a run of recipe ``name`` as it is now, or an error naming ``flag``."""
     try:
         stored = json.loads(path.read_text())
-        world, stored_recipe = stored["world"], stored["recipe"]
+        world, recipe = stored["world"], stored["recipe"]
         stored["done"], stored["running"], stored["interrupted"]
     except (ValueError, KeyError, TypeError) as error:
         raise SystemExit(
             f"{flag}: {path} is not a recipe run's progress ({error!r}); choose another directory"
         ) from None
-    if world != name or stored_recipe != json.loads(json.dumps(RECIPES[name])):  # as stored: tuples are lists
+    if world != name or recipe != stored_recipe(name):
         what = f"the {world} recipe" if world != name else f"another version of the {name} recipe"
         raise SystemExit(f"{flag}: {path.parent} holds a run of {what}; use that recipe, or choose another directory")
     return stored
@@ -321,8 +327,7 @@ class Progress:
 
     def __init__(self, out: Path, name: str, resume: bool) -> None:
         self.path = out / "progress.json"
-        recipe = json.loads(json.dumps(RECIPES[name]))  # as stored: tuples are lists
-        self.state = {"world": name, "recipe": recipe, "done": {}, "running": None, "interrupted": []}
+        self.state = {"world": name, "recipe": stored_recipe(name), "done": {}, "running": None, "interrupted": []}
         held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
         if self.path.exists() and resume:
             self.state = stored_progress(self.path, name, "--resume")
@@ -339,12 +344,12 @@ class Progress:
             )
         out.mkdir(parents=True, exist_ok=True)
 
-    def phase(self, key: str, run) -> float:
-        """Run phase ``key`` unless it finished before -> its wall time. ``run(again) -> seconds``: ``again``
-        when the phase was running when the run stopped."""
+    def phase(self, key: str, run) -> None:
+        """Run phase ``key`` unless it finished before, recording its wall time. ``run(again) -> seconds``:
+        ``again`` when the phase was running when the run stopped."""
         if key in self.state["done"]:
             print(f"--resume: {key} finished before ({self.state['done'][key]:.0f} s); skipped")
-            return self.state["done"][key]
+            return
         again = self.state["running"] == key
         if again and key not in self.state["interrupted"]:
             self.state["interrupted"].append(key)
@@ -353,7 +358,6 @@ class Progress:
         self.state["done"][key] = run(again)
         self.state["running"] = None
         self._save()
-        return self.state["done"][key]
 
     def _save(self) -> None:
         partial = self.path.with_suffix(".json.partial")
@@ -367,7 +371,7 @@ def with_data(args: list[str], data: str) -> list[str]:
 
 
 def data_round(
-    kind: str, number: int, stage: dict, sources: list[str], run_dir: str, out: Path, seconds: dict, progress: Progress
+    kind: str, number: int, stage: dict, sources: list[str], run_dir: str, out: Path, progress: Progress
 ) -> str:
     """Round ``number`` of ``kind`` (``ROUNDS``): new episodes (``run_dir``'s planned ones in a planner
     round, the data policy's in a "more" round) join ``sources`` (the data and earlier rounds' episodes,
@@ -381,16 +385,14 @@ def data_round(
         policy, prefix = (), "more_"
     episodes, merged, tuned = str(out / episodes), str(out / merged), str(out / tuned)
     collect = ("collect", *with_data(stage["collect"], sources[0]), *policy, "--out", episodes, "--overwrite")
-    seconds[f"{kind}_collect{key}"] = progress.phase(f"{kind}_collect{key}", lambda again: _jepaworld(*collect))
+    progress.phase(f"{kind}_collect{key}", lambda again: _jepaworld(*collect))
     sources.append(episodes)
     if len(stage["repeat"]) != len(sources):
         raise SystemExit(f"{kind} round {number}: expected {len(sources)} repeat counts, got {stage['repeat']}")
     merge = ("data", "merge", *sources, "--repeat", *stage["repeat"], "--out", merged, "--overwrite")
-    seconds[f"{prefix}merge{key}"] = progress.phase(f"{prefix}merge{key}", lambda again: _jepaworld(*merge))
+    progress.phase(f"{prefix}merge{key}", lambda again: _jepaworld(*merge))
     tune = ("train", "--data", merged, "--out", tuned, "--init-from", run_dir, *stage["train"])
-    seconds[f"{prefix}fine_tune{key}"] = progress.phase(
-        f"{prefix}fine_tune{key}", lambda again: _jepaworld(*tune, *_going_on(again, tuned))
-    )
+    progress.phase(f"{prefix}fine_tune{key}", lambda again: _jepaworld(*tune, *_going_on(again, tuned)))
     return tuned
 
 
