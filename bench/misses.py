@@ -62,6 +62,7 @@ def start_distances(results: dict, episodes: list[dict]) -> dict[int, float]:
         settings.get("state_key", "state"),
         results["success_radius"],
         CollectConfig().momentum,
+        results.get("start_offset", 0),
     )
     distances = {}
     for episode in episodes:

@@ -142,6 +142,18 @@ def test_another_planner_seed_plans_the_same_pairs_differently(tmp_path, puck_ru
         EvalConfig(planner_seed=-2)
 
 
+def test_eval_draws_starts_from_the_data_policys_run_when_asked_and_says_so(tmp_path, puck_run):
+    argv = ["eval", "--checkpoint", puck_run, "--env", PUCK, "--state-key", "position", "--success-radius", "0.1"]
+    argv += ["--episodes", "3", "--max-steps", "6", "--samples", "16", "--iterations", "2", "--elites", "4"]
+    assert main([*argv, "--start-offset", "30", "--out", str(tmp_path), "--no-progress", "--device", "cpu"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["start_offset"] == 30 and results["eval"]["start_offset"] == 30
+    starts = {e["seed"]: e["start_distance"] for e in results["episodes_detail"]["world_model"]}
+    assert starts == {e["seed"]: e["start_distance"] for e in results["episodes_detail"]["random"]}  # same pairs
+    said = (tmp_path / "results.md").read_text()
+    assert "starts: where the data policy is 0-30 steps (drawn per pair) after reset; goals: where the data" in said
+
+
 def test_eval_in_the_steps_metric_measures_it_on_the_training_data_and_says_so(tmp_path, puck_run, capsys):
     argv = ["eval", "--checkpoint", puck_run, "--env", PUCK, "--state-key", "position", "--success-radius", "0.1"]
     argv += ["--episodes", "2", "--max-steps", "6", "--samples", "16", "--iterations", "2", "--elites", "4"]

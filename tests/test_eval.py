@@ -1,12 +1,15 @@
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 from jepaworld.data import HELD_OUT_SEED_BASE, make_env
-from jepaworld.envs import TWO_ROOM_ID
+from jepaworld.envs import PUSH_T_ID, TWO_ROOM_ID
+from jepaworld.envs.adapter import EnvError, PixelEnv
+from jepaworld.envs.policies import data_policy
 from jepaworld.eval import EvalConfig, held_out_seeds, wilson_interval
 from jepaworld.eval.agents import compiled_predictor, model_functions, planning_bounds
-from jepaworld.eval.goals import make_goal_task
+from jepaworld.eval.goals import START_STREAM, make_goal_task
 from jepaworld.eval.protocol import run_episode, summarise
 from jepaworld.models import build_world_model
 from jepaworld.planning import PLANNERS, PlannerConfig, build_planner
@@ -96,6 +99,59 @@ def test_a_compiler_failure_falls_back_to_eager_planning_with_a_warning(monkeypa
     model = build_world_model(TINY_MODEL).eval()
     with pytest.warns(UserWarning, match="torch.compile failed, planning runs eager: RuntimeError: no C"):
         assert compiled_predictor(model, torch.device("cpu")) is None
+
+
+def test_a_start_offset_starts_on_the_data_policys_run_and_takes_the_goal_further_along_it():
+    """LeWM's pairs: the start is where the data policy is 0..K steps (drawn per seed) after reset, the goal
+    25 steps further along the same run; the episode replays the first steps, so the block may be moving."""
+    env = make_env(PUSH_T_ID, max_episode_steps=50 + 40)
+    task = make_goal_task(env, 25, "state", 0.0, 0.9, start_offset=40)
+    drawn = {seed: int(np.random.default_rng([seed, START_STREAM]).integers(0, 41)) for seed in range(6)}
+    assert len(set(drawn.values())) > 3  # the number of steps before the start differs from pair to pair
+    for seed in (s for s in drawn if drawn[s] > 0):
+        run = make_env(PUSH_T_ID)  # the data policy's run on a fresh env
+        states = [run.reset(seed=seed)[1]["state"]]
+        policy = data_policy(run, np.random.default_rng(seed), 0.9)
+        states += [run.step(policy())[4]["state"] for _ in range(drawn[seed] + 100)]
+        obs, info, goal = task.reset(env, seed)
+        np.testing.assert_array_equal(info["state"], states[drawn[seed]])
+        np.testing.assert_array_equal(obs, env.unwrapped.render_state(states[drawn[seed]]))
+        further = [i for i, state in enumerate(states) if np.array_equal(state, goal.state.astype(np.float32))]
+        assert further and min(further) >= drawn[seed] + 25
+        np.testing.assert_allclose(env.unwrapped.goal, goal.state)  # the env was told the goal
+        again = task.reset(env, seed)
+        np.testing.assert_array_equal(again[1]["state"], info["state"])
+        np.testing.assert_array_equal(again[2].frame, goal.frame)
+    with pytest.raises(ValueError, match="--start-offset 5 draws starts from the data policy's run"):
+        make_goal_task(env, 0, "state", 0.0, 0.9, start_offset=5)
+    with pytest.raises(ValueError, match="start_offset must be >= 0, got -1"):
+        EvalConfig(start_offset=-1)
+
+
+class Drifting(gym.Env):
+    """An env that does not replay: each reset starts a little further along than the last."""
+
+    def __init__(self) -> None:
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.observation_space = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+        self.resets, self.x = 0, 0.0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.resets += 1
+        self.x = 0.01 * self.resets
+        return np.zeros((8, 8, 3), np.uint8), {"x": [self.x]}
+
+    def step(self, action):
+        self.x += float(action[0])
+        return np.zeros((8, 8, 3), np.uint8), 0.0, False, False, {"x": [self.x]}
+
+
+def test_a_start_offset_in_an_env_that_does_not_replay_is_refused():
+    task = make_goal_task(PixelEnv(Drifting(), 8), 3, "x", 0.01, 0.9, start_offset=10)
+    seed = next(s for s in range(20) if np.random.default_rng([s, START_STREAM]).integers(0, 11) > 0)
+    with pytest.raises(EnvError, match=r"--start-offset: env reset on seed \d+ with the same \d+ actions ended in "):
+        task.reset(PixelEnv(Drifting(), 8), seed)
 
 
 def test_goal_offset_goals_are_where_the_data_policy_goes_from_the_same_start():

@@ -11,6 +11,13 @@ Two sources, one interface:
   goal is reachable by construction, as LeWM draws goals from data trajectories. A goal must need
   motion: where the start already meets it (the data policy missed the object, or moved it back),
   the policy runs on, up to ``MAX_GOAL_STEPS`` x ``offset`` steps, until it does not.
+
+Where a goal comes from the data policy, the start can too (``start_offset`` K > 0): the data policy runs
+a number of steps drawn from 0..K (by the episode's seed) before the start, and the goal is ``offset``
+steps further along the same run; the episode then resets and replays those first actions. This is how
+LeWM draws its pairs (a start at any step of a data trajectory, the goal ``offset`` steps later), so an
+object may already be moving, or the agent in contact with it, when planning begins. The replay needs an
+env whose episode depends on its seed and actions alone; one that does not is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from jepaworld.envs.policies import data_policy
 DEFAULT_GOAL_OFFSET = 25
 #: At most this many times ``offset`` data-policy steps are taken looking for a goal the start does not meet.
 MAX_GOAL_STEPS = 4
+#: Random stream (beside the episode's seed) that draws how many data-policy steps precede a start.
+START_STREAM = 1
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class GoalTask:
     radius: float | None
     momentum: float
     env_unwrapped: Any = None  # its goal_distance(state, goal), where it has one, measures the final distance
+    start_offset: int = 0  # K > 0: the start is the data policy's state after 0..K steps (drawn per seed)
 
     def reset(self, env: PixelEnv, seed: int) -> tuple[np.ndarray, dict[str, Any], Goal]:
         """Reset for episode ``seed`` -> (first frame, info, goal)."""
@@ -54,8 +64,9 @@ class GoalTask:
             state = info.get("goal")
             return obs, info, Goal(env.goal_frame(), None if state is None else np.asarray(state, np.float64))
         frame, info = env.reset(seed=seed)
-        start = info_state(info, self.state_key)
         policy = data_policy(env, np.random.default_rng(seed), self.momentum)
+        prefix, info = self._run_to_start(env, policy, seed, info)
+        start = info_state(info, self.state_key)
         for step in range(1, MAX_GOAL_STEPS * self.offset + 1):
             frame, _, terminated, truncated, info = env.step(policy())
             if (
@@ -68,7 +79,34 @@ class GoalTask:
         # jepaworld's envs take the goal, so that their own is_success, reward and GIFs agree with it
         options = {"goal": goal.state} if env.has_goal_frame else None
         obs, info = env.reset(seed=seed, options=options)
+        for action in prefix:
+            obs, _, _, _, info = env.step(action)
+        if prefix:
+            replayed = info_state(info, self.state_key)
+            if not np.allclose(replayed, start, rtol=1e-6, atol=1e-6):
+                raise EnvError(
+                    f"--start-offset: {env.name} reset on seed {seed} with the same {len(prefix)} actions ended "
+                    f"in another state (info[{self.state_key!r}] {replayed.tolist()}, before {start.tolist()}); "
+                    "starts drawn from the data policy need an env whose episode depends on its seed and "
+                    "actions alone"
+                )
         return obs, info, goal
+
+    def _run_to_start(
+        self, env: PixelEnv, policy, seed: int, info: dict[str, Any]
+    ) -> tuple[list[np.ndarray], dict[str, Any]]:
+        """Run the data policy for the episode's drawn number of steps (0..``start_offset``; fewer where the
+        env ends the episode) -> (its actions, the info where they end; ``info`` where there are none)."""
+        if not self.start_offset:
+            return [], info
+        steps = int(np.random.default_rng([seed, START_STREAM]).integers(0, self.start_offset + 1))
+        actions: list[np.ndarray] = []
+        for _ in range(steps):
+            actions.append(np.asarray(policy(), dtype=np.float32))
+            _, _, terminated, truncated, info = env.step(actions[-1])
+            if terminated or truncated:
+                break
+        return actions, info
 
     def met(self, state: np.ndarray, goal: np.ndarray) -> bool:
         """Whether ``state`` already meets the goal state ``goal``: within the radius, or the env's own
@@ -95,10 +133,20 @@ class GoalTask:
         return bool(info["is_success"]), distance
 
 
-def make_goal_task(env: PixelEnv, goal_offset: int, state_key: str, success_radius: float, momentum: float) -> GoalTask:
+def make_goal_task(
+    env: PixelEnv, goal_offset: int, state_key: str, success_radius: float, momentum: float, start_offset: int = 0
+) -> GoalTask:
     """The goal source and success test for ``env``: its own goal where it has one and ``goal_offset`` is 0,
-    otherwise goals ``goal_offset`` (default ``DEFAULT_GOAL_OFFSET``) data-policy steps ahead."""
+    otherwise goals ``goal_offset`` (default ``DEFAULT_GOAL_OFFSET``) data-policy steps ahead, from starts
+    0..``start_offset`` data-policy steps after reset."""
+    if start_offset < 0:
+        raise ValueError(f"start_offset must be >= 0, got {start_offset}")
     if goal_offset == 0 and env.has_goal_frame:
+        if start_offset:
+            raise ValueError(
+                f"--start-offset {start_offset} draws starts from the data policy's run, with goals --goal-offset "
+                f"steps further along it; with --goal-offset 0 {env.name} plans to its own goal: give both"
+            )
         return GoalTask(0, state_key, success_radius or None, momentum, env.unwrapped)
     offset = goal_offset or DEFAULT_GOAL_OFFSET
     radius = success_radius or None
@@ -106,11 +154,11 @@ def make_goal_task(env: PixelEnv, goal_offset: int, state_key: str, success_radi
     if radius is None and not judges_itself:  # a radius over the whole state (Two-Room: the agent's position)
         radius = getattr(env.unwrapped, "success_radius", None)
     if radius is None and env.has_goal_frame:  # jepaworld's envs take the goal at reset and judge it themselves
-        return GoalTask(offset, state_key, None, momentum, env.unwrapped)
+        return GoalTask(offset, state_key, None, momentum, env.unwrapped, start_offset)
     if radius is None:
         raise EnvError(
             f"{env.name} has no goal of its own, so goals are the frames the data policy reaches {offset} steps "
             f"ahead; success then needs --state-key KEY (an info entry, now {state_key!r}) and "
             "--success-radius R (how close info[KEY] must come to the goal's)"
         )
-    return GoalTask(offset, state_key, float(radius), momentum)
+    return GoalTask(offset, state_key, float(radius), momentum, start_offset=start_offset)

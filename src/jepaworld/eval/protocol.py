@@ -64,6 +64,11 @@ class EvalConfig:
         "K > 0: the goal is where the data policy goes in K steps from the same start (as LeWM); 0: the env's own "
         f"goal where it has one, else K = {DEFAULT_GOAL_OFFSET}",
     )
+    start_offset: int = option(
+        0,
+        "K > 0: each start is where the data policy is 0..K steps (drawn per pair) after reset, the goal "
+        "--goal-offset steps further on (as LeWM draws both from a data trajectory); 0: starts at reset",
+    )
     state_key: str = option("state", "info entry that is the true state (success distance, oracle)")
     success_radius: float = option(
         0.0, "success when info[state_key] comes this close to the goal's; 0: the env's own test (is_success)"
@@ -114,6 +119,7 @@ class EvalConfig:
         check(self.planner_seed >= -1, f"planner_seed must be >= 0 (or -1: the same as seed), got {self.planner_seed}")
         check(self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}")
         check(self.goal_offset >= 0, f"goal_offset must be >= 0, got {self.goal_offset}")
+        check(self.start_offset >= 0, f"start_offset must be >= 0, got {self.start_offset}")
         check(self.replan_every >= 1, f"replan_every must be >= 1, got {self.replan_every}")
         check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
         check(self.success_radius >= 0, f"success_radius must be >= 0, got {self.success_radius}")
@@ -224,7 +230,9 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         if config.env_kwargs
         else info.extra.get("data_extra", {}).get("env_kwargs", {})
     )
-    env = make_env(env_id, info.model.image_size, max_episode_steps=config.max_steps, **env_kwargs)
+    # a start drawn from the data policy's run comes after up to start_offset of the episode's steps
+    episode_steps = config.max_steps + config.start_offset
+    env = make_env(env_id, info.model.image_size, max_episode_steps=episode_steps, **env_kwargs)
     if env.action_space.shape[0] != info.model.env_action_dim:
         raise ValueError(
             f"{env_id} has actions of size {env.action_space.shape[0]}, the checkpoint {info.path} was trained "
@@ -235,7 +243,9 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
             f"--oracle-dynamics needs an env whose simulator rolls out states (physics.rollout_states) and that "
             f"draws any state (render_state), as jepaworld's TwoRoom, PushT and Cube do; {env_id} does not"
         )
-    task = make_goal_task(env, config.goal_offset, config.state_key, config.success_radius, CollectConfig().momentum)
+    task = make_goal_task(
+        env, config.goal_offset, config.state_key, config.success_radius, CollectConfig().momentum, config.start_offset
+    )
     low, high = env.action_space.low, env.action_space.high
     block_low, block_high = planning_bounds(low, high, frameskip, config.plan_blocks)
     seeds = held_out_seeds(config.seed, config.episodes)
@@ -306,6 +316,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
     results = {
         "env": env_id,
         "goal_offset": task.offset,
+        "start_offset": task.start_offset,
         "success_radius": task.radius,
         "episodes": config.episodes,
         "seed": config.seed,

@@ -41,9 +41,15 @@ def markdown_table(results: dict[str, Any]) -> str:
     if results.get("goal_offset"):
         key, radius = results["eval"]["state_key"], results["success_radius"]
         judged = "the env's own test" if radius is None else f"info[{key!r}] within {radius:g} of the goal's"
+        starts = (
+            f"starts: where the data policy is 0-{results['start_offset']} steps (drawn per pair) after reset; "
+            if results.get("start_offset")
+            else ""
+        )
         lines += [
             "",
-            f"goals: where the data policy goes in {results['goal_offset']} steps from each start; success: {judged}",
+            f"{starts}goals: where the data policy goes in {results['goal_offset']} steps from each start; "
+            f"success: {judged}",
         ]
     start = results["rows"][0].get("mean_start_distance") if results["rows"] else None
     if start is not None:
