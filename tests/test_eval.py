@@ -147,6 +147,38 @@ class Drifting(gym.Env):
         return np.zeros((8, 8, 3), np.uint8), 0.0, False, False, {"x": [self.x]}
 
 
+class Stalling(gym.Env):
+    """An env whose runs stall: after 8 steps of an episode its state moves no more."""
+
+    def __init__(self) -> None:
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.observation_space = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+        self.x, self.steps = 0.0, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.steps = 0.0, 0
+        return np.zeros((8, 8, 3), np.uint8), {"x": [self.x]}
+
+    def step(self, action):
+        self.steps += 1
+        self.x += 1.0 if self.steps <= 8 else 0.0
+        return np.zeros((8, 8, 3), np.uint8), 0.0, False, False, {"x": [self.x]}
+
+
+def test_a_drawn_start_whose_run_stalls_is_drawn_again_and_at_last_starts_at_reset():
+    """Every pair needs motion: where the run from a drawn start stalls, the goal would be the start itself."""
+    env = PixelEnv(Stalling(), 8)
+    task = make_goal_task(env, 3, "x", 0.5, 0.9, start_offset=40)
+    for seed in range(12):
+        draws = np.random.default_rng([seed, START_STREAM]).integers(0, 41, size=3)
+        _, info, goal = task.reset(env, seed)
+        start = info["x"][0]
+        assert goal.state[0] - start >= 1  # the goal lies ahead of the start: the pair needs motion
+        assert start == next((int(k) for k in draws if k < 8), 0)  # the first draw whose run still moves
+    assert any(all(np.random.default_rng([s, START_STREAM]).integers(0, 41, size=3) >= 8) for s in range(12))
+
+
 def test_a_start_offset_in_an_env_that_does_not_replay_is_refused():
     task = make_goal_task(PixelEnv(Drifting(), 8), 3, "x", 0.01, 0.9, start_offset=10)
     seed = next(s for s in range(20) if np.random.default_rng([s, START_STREAM]).integers(0, 11) > 0)

@@ -14,7 +14,9 @@ Two sources, one interface:
 
 Where a goal comes from the data policy, the start can too (``start_offset`` K > 0): the data policy runs
 a number of steps drawn from 0..K (by the episode's seed) before the start, and the goal is ``offset``
-steps further along the same run; the episode then resets and replays those first actions. This is how
+steps further along the same run; the episode then resets and replays those first actions. Where that
+goal still meets the start (the run stalled), another number is drawn, up to ``START_DRAWS`` times, the
+last a start at reset. This is how
 LeWM draws its pairs (a start at any step of a data trajectory, the goal ``offset`` steps later), so an
 object may already be moving, or the agent in contact with it, when planning begins. The replay needs an
 env whose episode depends on its seed and actions alone; one that does not is refused.
@@ -36,6 +38,9 @@ DEFAULT_GOAL_OFFSET = 25
 MAX_GOAL_STEPS = 4
 #: Random stream (beside the episode's seed) that draws how many data-policy steps precede a start.
 START_STREAM = 1
+#: Draws of a start (``start_offset``) before one at reset: a run that stalls (the data policy stuck at a
+#: wall) can leave the goal where the start already meets it; the next draw is taken instead.
+START_DRAWS = 4
 
 
 @dataclass(frozen=True)
@@ -63,19 +68,17 @@ class GoalTask:
             obs, info = env.reset(seed=seed)
             state = info.get("goal")
             return obs, info, Goal(env.goal_frame(), None if state is None else np.asarray(state, np.float64))
-        frame, info = env.reset(seed=seed)
-        policy = data_policy(env, np.random.default_rng(seed), self.momentum)
-        prefix, info = self._run_to_start(env, policy, seed, info)
-        start = info_state(info, self.state_key)
-        for step in range(1, MAX_GOAL_STEPS * self.offset + 1):
-            frame, _, terminated, truncated, info = env.step(policy())
-            if (
-                terminated
-                or truncated
-                or (step >= self.offset and not self.met(start, info_state(info, self.state_key)))
-            ):
+        draws = np.random.default_rng([seed, START_STREAM])
+        for attempt in range(START_DRAWS if self.start_offset else 1):
+            frame, info = env.reset(seed=seed)
+            policy = data_policy(env, np.random.default_rng(seed), self.momentum)
+            last = attempt == START_DRAWS - 1 or not self.start_offset  # the last draw starts at reset
+            prefix, info = self._run(env, policy, 0 if last else int(draws.integers(0, self.start_offset + 1)), info)
+            start = info_state(info, self.state_key)
+            frame, info = self._run_to_goal(env, policy, start)
+            goal = Goal(frame, info_state(info, self.state_key))
+            if last or not self.met(start, goal.state):
                 break
-        goal = Goal(frame, info_state(info, self.state_key))
         # jepaworld's envs take the goal, so that their own is_success, reward and GIFs agree with it
         options = {"goal": goal.state} if env.has_goal_frame else None
         obs, info = env.reset(seed=seed, options=options)
@@ -92,14 +95,10 @@ class GoalTask:
                 )
         return obs, info, goal
 
-    def _run_to_start(
-        self, env: PixelEnv, policy, seed: int, info: dict[str, Any]
-    ) -> tuple[list[np.ndarray], dict[str, Any]]:
-        """Run the data policy for the episode's drawn number of steps (0..``start_offset``; fewer where the
-        env ends the episode) -> (its actions, the info where they end; ``info`` where there are none)."""
-        if not self.start_offset:
-            return [], info
-        steps = int(np.random.default_rng([seed, START_STREAM]).integers(0, self.start_offset + 1))
+    @staticmethod
+    def _run(env: PixelEnv, policy, steps: int, info: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
+        """The data policy for ``steps`` steps (fewer where the env ends the episode) -> (its actions, the
+        info where they end; ``info`` where there are none)."""
         actions: list[np.ndarray] = []
         for _ in range(steps):
             actions.append(np.asarray(policy(), dtype=np.float32))
@@ -107,6 +106,19 @@ class GoalTask:
             if terminated or truncated:
                 break
         return actions, info
+
+    def _run_to_goal(self, env: PixelEnv, policy, start: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """The data policy on from ``start`` for ``offset`` steps, and on (up to ``MAX_GOAL_STEPS`` x ``offset``)
+        while ``start`` still meets where it is -> (the frame and info where it stops)."""
+        for step in range(1, MAX_GOAL_STEPS * self.offset + 1):
+            frame, _, terminated, truncated, info = env.step(policy())
+            if (
+                terminated
+                or truncated
+                or (step >= self.offset and not self.met(start, info_state(info, self.state_key)))
+            ):
+                break
+        return frame, info
 
     def met(self, state: np.ndarray, goal: np.ndarray) -> bool:
         """Whether ``state`` already meets the goal state ``goal``: within the radius, or the env's own
