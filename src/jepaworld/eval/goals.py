@@ -14,12 +14,12 @@ Two sources, one interface:
 
 Where a goal comes from the data policy, the start can too (``start_offset`` K > 0): the data policy runs
 a number of steps drawn from 0..K (by the episode's seed) before the start, and the goal is ``offset``
-steps further along the same run; the episode then resets and replays those first actions. Where that
-goal still meets the start (the run stalled), another number is drawn, up to ``START_DRAWS`` times, the
-last a start at reset. This is how
+steps further along the same run; the episode then resets and replays those first actions. This is how
 LeWM draws its pairs (a start at any step of a data trajectory, the goal ``offset`` steps later), so an
-object may already be moving, or the agent in contact with it, when planning begins. The replay needs an
-env whose episode depends on its seed and actions alone; one that does not is refused.
+object may already be moving, or the agent in contact with it, when planning begins. Where the goal
+still meets the start (the run stalled), another number is drawn, up to ``START_DRAWS`` times, the last
+a start at reset. The replay needs an env whose episode depends on its seed and actions alone; one
+that does not is refused.
 """
 
 from __future__ import annotations
