@@ -55,14 +55,16 @@ def start_distances(results: dict, episodes: list[dict]) -> dict[int, float]:
         raise ValueError("a miss has no start distance, and the results name no env and goal offset to replay it on")
     settings = results.get("eval", {})
     kwargs = parse_env_kwargs(settings.get("env_kwargs", ""))
-    env = make_env(results["env"], max_episode_steps=settings.get("max_steps"), **kwargs)
+    start_offset = results.get("start_offset", 0)  # the eval's env allowed for the steps before a start
+    steps = settings.get("max_steps") and settings["max_steps"] + start_offset
+    env = make_env(results["env"], max_episode_steps=steps, **kwargs)
     task = make_goal_task(
         env,
         results["goal_offset"],
         settings.get("state_key", "state"),
         results["success_radius"],
         CollectConfig().momentum,
-        results.get("start_offset", 0),
+        start_offset,
     )
     distances = {}
     for episode in episodes:

@@ -277,16 +277,18 @@ def test_a_recipe_refuses_an_out_holding_other_files(tmp_path):
     assert (tmp_path / "data.h5").read_bytes() == b"someone's data"
 
 
-def test_misses_replay_the_start_distance_an_older_eval_did_not_record():
+@pytest.mark.parametrize("start_offset", [0, 75])
+def test_misses_replay_the_start_distance_an_older_eval_did_not_record(start_offset):
     """An eval from before ``start_distance`` was recorded: bench/misses.py resets the eval's env on each
-    pair's seed with its goals and measures the start as the eval itself does (``run_episode``)."""
+    pair's seed with its goals and measures the start as the eval itself does (``run_episode``), with the
+    eval's room for the steps before a start drawn from the data policy's run (``--start-offset``)."""
     from jepaworld.data import CollectConfig
     from jepaworld.envs.adapter import make_env
     from jepaworld.eval.goals import make_goal_task
     from jepaworld.eval.protocol import held_out_seeds, run_episode
 
-    env = make_env("jepaworld/PushT-v0", max_episode_steps=50)
-    task = make_goal_task(env, 25, "state", 0.0, CollectConfig().momentum)
+    env = make_env("jepaworld/PushT-v0", max_episode_steps=50 + start_offset)  # as the eval makes it
+    task = make_goal_task(env, 25, "state", 0.0, CollectConfig().momentum, start_offset)
     seeds = held_out_seeds(0, 3)
 
     class Idle:
@@ -294,7 +296,7 @@ def test_misses_replay_the_start_distance_an_older_eval_did_not_record():
             pass
 
     measured = {s: run_episode(env, Idle(), s, max_steps=0, task=task)["start_distance"] for s in seeds}
-    results = {"env": "jepaworld/PushT-v0", "goal_offset": 25, "success_radius": 0.0}
+    results = {"env": "jepaworld/PushT-v0", "goal_offset": 25, "success_radius": 0.0, "start_offset": start_offset}
     results["eval"] = {"env_kwargs": "", "state_key": "state", "max_steps": 50}
     replayed = _load("misses").start_distances(results, [{"seed": s} for s in seeds])
     assert replayed == pytest.approx(measured) and min(measured.values()) > 20  # goals 25 pushes away

@@ -157,3 +157,25 @@ def test_cube_v0_made_through_jepaworld_shows_no_out_of_date_warning():
     assert not [w for w in caught if "out of date" in str(w.message)]
     with pytest.warns(DeprecationWarning, match="jepaworld/Cube-v0 is out of date"):
         gym.make(CUBE_V0_ID).close()
+
+
+def test_a_pair_does_not_depend_on_what_the_env_did_before_it():
+    """MuJoCo's solver warm-starts from the last step's accelerations: kept across a reset, they moved a
+    held-out pair's goal (25 data-policy pushes after its start) by up to 0.1 after some earlier episodes."""
+    from jepaworld.data import HELD_OUT_SEED_BASE
+    from jepaworld.envs.adapter import make_env
+    from jepaworld.eval.goals import make_goal_task
+
+    def pair(env):
+        task = make_goal_task(env, 25, "state", 0.0, 0.9, start_offset=75)
+        _, info, goal = task.reset(env, HELD_OUT_SEED_BASE + 24)
+        return np.concatenate([info["state"], goal.state])
+
+    expected = pair(make_env(CUBE_ID, max_episode_steps=125))
+    rng = np.random.default_rng(0)
+    for before in range(4):
+        used = make_env(CUBE_ID, max_episode_steps=125)
+        used.reset(seed=before)
+        for _ in range(50):  # an earlier episode of random pushes
+            used.step(rng.uniform(-1, 1, 2).astype(np.float32))
+        np.testing.assert_array_equal(pair(used), expected)

@@ -44,12 +44,14 @@ def test_an_episode_does_not_depend_on_the_episodes_before_it(env_id):
     before = data_policy(used, np.random.default_rng(3))
     for _ in range(40):  # another episode first, pushing as a previous evaluation episode would
         used.step(before())
-    episodes = []
+    episodes, states = [], []
     for env in (fresh, used):
         env.reset(seed=11)
         policy = data_policy(env, np.random.default_rng(5))
-        episodes.append(np.array([env.step(policy())[0] for _ in range(40)]))
-    assert np.array_equal(*episodes)
+        steps = [env.step(policy()) for _ in range(40)]
+        episodes.append(np.array([step[0] for step in steps]))
+        states.append(np.array([step[4]["state"] for step in steps]))  # below what a frame shows, too
+    assert np.array_equal(*episodes) and np.array_equal(*states)
 
 
 def test_the_data_policy_pushes_the_block_and_the_walls_hold_it():

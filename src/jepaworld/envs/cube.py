@@ -175,6 +175,12 @@ class CubeEnv(gym.Env):
         return self._goal.copy()
 
     def _set(self, state: np.ndarray) -> None:
+        """A new episode's start (``_place``), nothing carried over from before: MuJoCo's solver warm-starts
+        from the last step's accelerations, so an episode would otherwise depend on the one before it."""
+        self._mujoco.mj_resetData(self.model, self.data)
+        self._place(state)
+
+    def _place(self, state: np.ndarray) -> None:
         """Pusher at ``state[:2]``, the cube upright at ``state[2:4]`` turned by ``state[5]``; at rest."""
         qpos = np.zeros(self.model.nq)
         qpos[:2], qpos[2:4], qpos[4] = state[:2], state[2:4], HALF
@@ -248,7 +254,7 @@ class CubeEnv(gym.Env):
         """The frame of any pose ``[6]`` (``state``'s layout; the cube drawn upright) ``-> [size, size, 3]`` uint8;
         the simulator is put back afterwards."""
         qpos, qvel, ctrl = self.data.qpos.copy(), self.data.qvel.copy(), self.data.ctrl.copy()
-        self._set(state)
+        self._place(state)
         frame = self._frame()
         self.data.qpos[:], self.data.qvel[:], self.data.ctrl[:] = qpos, qvel, ctrl
         self._mujoco.mj_forward(self.model, self.data)
