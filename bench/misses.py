@@ -49,14 +49,14 @@ def start_distances(results: dict, episodes: list[dict]) -> dict[int, float]:
         return {}
     from jepaworld.data import CollectConfig
     from jepaworld.envs.adapter import make_env, parse_env_kwargs
-    from jepaworld.eval.goals import make_goal_task
+    from jepaworld.eval.goals import episode_limit, make_goal_task
 
     if "env" not in results or "goal_offset" not in results:
         raise ValueError("a miss has no start distance, and the results name no env and goal offset to replay it on")
     settings = results.get("eval", {})
     kwargs = parse_env_kwargs(settings.get("env_kwargs", ""))
-    start_offset = results.get("start_offset", 0)  # the eval's env allowed for the steps before a start
-    steps = settings.get("max_steps") and settings["max_steps"] + start_offset
+    start_offset = results.get("start_offset", 0)
+    steps = settings.get("max_steps") and episode_limit(settings["max_steps"], start_offset)
     env = make_env(results["env"], max_episode_steps=steps, **kwargs)
     task = make_goal_task(
         env,

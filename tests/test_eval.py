@@ -128,42 +128,54 @@ def test_a_start_offset_starts_on_the_data_policys_run_and_takes_the_goal_furthe
         EvalConfig(start_offset=-1)
 
 
-class Drifting(gym.Env):
-    """An env that does not replay: each reset starts a little further along than the last."""
+class PointOnALine(gym.Env):
+    """A point on a line, seen as blank frames, its position in ``info["x"]``; subclasses say how it moves."""
 
     def __init__(self) -> None:
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.observation_space = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
-        self.resets, self.x = 0, 0.0
+        self.x = 0.0
+
+    def seen(self):
+        """What ``reset`` returns: (frame, info)."""
+        return np.zeros((8, 8, 3), np.uint8), {"x": [self.x]}
+
+    def stepped(self):
+        """What ``step`` returns."""
+        frame, info = self.seen()
+        return frame, 0.0, False, False, info
+
+
+class Drifting(PointOnALine):
+    """An env that does not replay: each reset starts a little further along than the last."""
+
+    resets = 0
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.resets += 1
         self.x = 0.01 * self.resets
-        return np.zeros((8, 8, 3), np.uint8), {"x": [self.x]}
+        return self.seen()
 
     def step(self, action):
         self.x += float(action[0])
-        return np.zeros((8, 8, 3), np.uint8), 0.0, False, False, {"x": [self.x]}
+        return self.stepped()
 
 
-class Stalling(gym.Env):
+class Stalling(PointOnALine):
     """An env whose runs stall: after 8 steps of an episode its state moves no more."""
 
-    def __init__(self) -> None:
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-        self.observation_space = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
-        self.x, self.steps = 0.0, 0
+    steps = 0
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.x, self.steps = 0.0, 0
-        return np.zeros((8, 8, 3), np.uint8), {"x": [self.x]}
+        return self.seen()
 
     def step(self, action):
         self.steps += 1
         self.x += 1.0 if self.steps <= 8 else 0.0
-        return np.zeros((8, 8, 3), np.uint8), 0.0, False, False, {"x": [self.x]}
+        return self.stepped()
 
 
 def test_a_drawn_start_whose_run_stalls_is_drawn_again_and_at_last_starts_at_reset():

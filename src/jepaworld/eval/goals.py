@@ -145,6 +145,12 @@ class GoalTask:
         return bool(info["is_success"]), distance
 
 
+def episode_limit(max_steps: int, start_offset: int) -> int:
+    """The time limit of an evaluation env: the planner's budget and the data-policy steps that may come
+    before a drawn start (``start_offset``), so that replaying them takes nothing from the budget."""
+    return max_steps + start_offset
+
+
 def make_goal_task(
     env: PixelEnv, goal_offset: int, state_key: str, success_radius: float, momentum: float, start_offset: int = 0
 ) -> GoalTask:

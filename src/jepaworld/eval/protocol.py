@@ -36,7 +36,7 @@ from jepaworld.eval.agents import (
     planning_bounds,
     shared_encoder_models,
 )
-from jepaworld.eval.goals import DEFAULT_GOAL_OFFSET, GoalTask, make_goal_task
+from jepaworld.eval.goals import DEFAULT_GOAL_OFFSET, GoalTask, episode_limit, make_goal_task
 from jepaworld.eval.report import markdown_table, write_gif
 from jepaworld.eval.stats import wilson_interval
 from jepaworld.planning import PlannerConfig, build_planner
@@ -230,9 +230,8 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         if config.env_kwargs
         else info.extra.get("data_extra", {}).get("env_kwargs", {})
     )
-    # a start drawn from the data policy's run comes after up to start_offset of the episode's steps
-    episode_steps = config.max_steps + config.start_offset
-    env = make_env(env_id, info.model.image_size, max_episode_steps=episode_steps, **env_kwargs)
+    limit = episode_limit(config.max_steps, config.start_offset)
+    env = make_env(env_id, info.model.image_size, max_episode_steps=limit, **env_kwargs)
     if env.action_space.shape[0] != info.model.env_action_dim:
         raise ValueError(
             f"{env_id} has actions of size {env.action_space.shape[0]}, the checkpoint {info.path} was trained "
