@@ -39,8 +39,9 @@ REACHER_PLANNED = (
 )
 PUSH_T_PLANNED = ("--env", "jepaworld/PushT-v0", "--goal-offset", "25", "--episodes", "1000", "--steps", "50")
 GPU_EVAL = ("--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", "--device", "cuda")
-#: Rounds after the base training, in this order: "more" collects more of the data policy's episodes,
-#: "planner" the latest model's own planned ones (``data_round``); each merges and fine-tunes.
+#: Rounds after the base training, in this order: "more" collects more of the data policy's episodes (or
+#: momentum-random ones, ``--policy random``), "planner" the latest model's own planned ones (``data_round``);
+#: each merges and fine-tunes.
 ROUNDS = ("more", "planner")
 DATA = "{data}"  # in a recipe's arguments: its data file (the steps metric is measured on it)
 IN_STEPS_METRIC = ("--metric", "steps", "--metric-data", DATA)
@@ -158,6 +159,30 @@ RECIPES = {
             ("--env", "jepaworld/PushT-v0", "--episodes", "4500", "--steps", "100", "--seed", "1"),
             ("--steps", "12000", *PATCHES_TRAIN),
         ),
+        "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
+    },
+    # push-t-patches-more-data, then a second "more" round of momentum-random episodes (collect --policy
+    # random): the data policy seldom drives the agent into a wall, so its predictor imagined the agent
+    # going on through one, and the planner pressed it into corners (docs/worlds.md). 3000 random episodes
+    # (seed 3) join the 6000 and the predictor alone is trained on all 9000 from the round-1 model.
+    "push-t-patches-wander": {
+        "collect": [*PUSH_T_COLLECT],
+        "train": ["--steps", "4000", *PATCHES_TRAIN],
+        "resume": [["--steps", str(steps), *PATCHES_TRAIN] for steps in (8000, 12000, 16000, 20000)],
+        "more": [
+            *frozen_more_round(
+                ("--env", "jepaworld/PushT-v0", "--episodes", "4500", "--steps", "100", "--seed", "1"),
+                ("--steps", "12000", *PATCHES_TRAIN),
+            ),
+            {
+                "collect": [
+                    *(*PUSH_T_COLLECT[:2], "--policy", "random", "--episodes", "3000", "--steps", "100"),
+                    *("--seed", "3", "--workers", "2"),
+                ],
+                "repeat": ["1", "1", "1"],
+                "train": ["--freeze-encoder", "--lr", "3e-4", "--steps", "6000", *PATCHES_TRAIN],
+            },
+        ],
         "eval": ["--episodes", "100", "--goal-offset", "25", "--max-steps", "50", "--no-oracle", *IN_STEPS_METRIC],
     },
     # The cube-planner-steps recipe's 12000-step model, then a "more" round: 6000 more episodes of the data
@@ -374,7 +399,7 @@ def data_round(
     kind: str, number: int, stage: dict, sources: list[str], run_dir: str, out: Path, progress: Progress
 ) -> str:
     """Round ``number`` of ``kind`` (``ROUNDS``): new episodes (``run_dir``'s planned ones in a planner
-    round, the data policy's in a "more" round) join ``sources`` (the data and earlier rounds' episodes,
+    round, the data policy's or random ones in a "more" round) join ``sources`` (the data and earlier rounds' episodes,
     counted ``stage["repeat"]`` times each), and a fine-tune from ``run_dir`` on them all -> the tuned run."""
     tag, key = ("", "") if number == 1 else (str(number), f"_{number}")
     if kind == "planner":

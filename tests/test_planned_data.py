@@ -1,4 +1,5 @@
-"""Collecting the planner's own rollouts (``collect --policy planner``) and merging episode files."""
+"""Collecting the planner's own rollouts (``collect --policy planner``) or random ones (``--policy random``),
+and merging episode files."""
 
 import dataclasses
 
@@ -55,12 +56,33 @@ def test_planner_rollouts_are_written_with_their_provenance_and_repeat(tiny_run,
         assert np.array_equal(planned[key], again[key]), key
 
 
+def test_random_collection_wanders_where_the_data_policy_does_not(tmp_path):
+    """``--policy random``: momentum-random actions, though Push-T has a data policy of its own; the agent
+    reaches the table's edges far more often, the file says which policy acted, and the CLI writes the same."""
+    config = CollectConfig(env="jepaworld/PushT-v0", episodes=4, steps=60, seed=2, progress=False)
+    wander = _rows(collect(dataclasses.replace(config, policy="random", out=str(tmp_path / "r.h5"))))
+    push = _rows(collect(dataclasses.replace(config, out=str(tmp_path / "d.h5"))))
+    assert wander["extra"]["policy"] == "random" and push["extra"]["policy"] == "data"
+    assert np.array_equal(wander["frames"][0], push["frames"][0])  # the same starts
+    assert not np.allclose(wander["actions"], push["actions"])
+
+    def at_edges(rows):
+        return float(np.mean(np.minimum(rows["state"][:, :2], 512 - rows["state"][:, :2]).min(1) < 25))
+
+    assert at_edges(wander) > at_edges(push) + 0.1
+    steps = np.diff(wander["actions"], axis=0)  # momentum: consecutive actions are close
+    assert np.abs(steps).mean() < 0.5 * np.abs(wander["actions"]).mean()
+    argv = ["collect", "--env", "jepaworld/PushT-v0", "--policy", "random", "--episodes", "4", "--steps", "60"]
+    assert main([*argv, "--seed", "2", "--no-progress", "--out", str(tmp_path / "cli.h5")]) == 0
+    assert np.array_equal(_rows(tmp_path / "cli.h5")["actions"], wander["actions"])
+
+
 def test_planner_collection_refuses_what_it_cannot_plan_with(tiny_run, tmp_path):
     with pytest.raises(ValueError, match="--policy planner plans with a world model: give it --checkpoint RUN"):
         CollectConfig(policy="planner")
     with pytest.raises(ValueError, match="is the planner's world model: add --policy planner"):
         CollectConfig(checkpoint=tiny_run)
-    with pytest.raises(ValueError, match="policy must be one of data, planner, got 'expert'"):
+    with pytest.raises(ValueError, match="policy must be one of data, random, planner, got 'expert'"):
         CollectConfig(policy="expert")
     out = tmp_path / "p.h5"
     config = CollectConfig(policy="planner", checkpoint=tiny_run, episodes=2, steps=4, out=str(out), progress=False)

@@ -1,5 +1,6 @@
-"""Roll out a policy in an environment and write the episodes to disk: the env's data policy here, or a
-planner with a world model (``--policy planner``, built by ``jepaworld.eval.planned``)."""
+"""Roll out a policy in an environment and write the episodes to disk: the env's data policy or
+momentum-random actions here, or a planner with a world model (``--policy planner``, built by
+``jepaworld.eval.planned``)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ from jepaworld.config import check, option
 from jepaworld.data.episodes import EpisodeWriter
 from jepaworld.envs import COLLECT_KWARGS, TWO_ROOM_ID
 from jepaworld.envs.adapter import EnvError, info_state, make_env, parse_env_kwargs
-from jepaworld.envs.policies import data_policy
+from jepaworld.envs.policies import data_policy, random_policy
 from jepaworld.planning.metric import check_metric_options
 
 #: Training episodes use reset seeds below this; evaluation pairs use seeds at or above it,
 #: so a start/goal pair is never drawn from a training episode.
 HELD_OUT_SEED_BASE = 2**31
-#: Who acts while collecting: the env's data policy, or MPC with a world model (``eval.planned``).
-POLICIES = ("data", "planner")
+#: Who acts while collecting: the env's data policy, momentum-random actions, or MPC with a world model
+#: (``eval.planned``).
+POLICIES = ("data", "random", "planner")
 
 #: ``start(seed) -> (first frame, info, act)``: resets the env for one episode; ``act(frame) -> action``.
 EpisodeStart = Callable[[int], tuple[np.ndarray, dict[str, Any], Callable[[np.ndarray], np.ndarray]]]
@@ -47,8 +49,10 @@ class CollectConfig:
     workers: int = option(1, "processes rolling out episodes side by side, each with its own env (same file)")
     policy: str = option(
         "data",
-        "who acts: 'data' (the env's data policy) or 'planner' (MPC with --checkpoint's world model, each episode "
-        "towards a goal --goal-offset data-policy steps ahead: the states and actions the planner itself visits)",
+        "who acts: 'data' (the env's data policy), 'random' (momentum-random actions, --momentum, even where the "
+        "env has a data policy: states its data policy seldom visits, such as the agent pressed against a wall) or "
+        "'planner' (MPC with --checkpoint's world model, each episode towards a goal --goal-offset data-policy steps "
+        "ahead: the states and actions the planner itself visits)",
     )
     checkpoint: str = option("", "--policy planner: the checkpoint (or run directory) it plans with")
     goal_offset: int = option(25, "--policy planner: each goal is where the data policy goes in this many steps")
@@ -87,13 +91,16 @@ class CollectConfig:
 
 @dataclass(frozen=True)
 class DataPolicy:
-    """The env's data policy as an episode policy: ``DataPolicy(momentum)(env) -> EpisodeStart``."""
+    """The env's data policy as an episode policy: ``DataPolicy(momentum)(env) -> EpisodeStart``;
+    ``random``: momentum-random actions instead, whether or not the env has a data policy of its own."""
 
     momentum: float
+    random: bool = False
 
     def __call__(self, env) -> EpisodeStart:
         def start(seed: int):
-            policy = data_policy(env, np.random.default_rng(seed), self.momentum)
+            rng = np.random.default_rng(seed)
+            policy = random_policy(env, rng, self.momentum) if self.random else data_policy(env, rng, self.momentum)
             obs, info = env.reset(seed=seed)
             return obs, info, lambda frame: policy()
 
@@ -109,9 +116,9 @@ def collect(config: CollectConfig, episode_policy: Callable[[Any], EpisodeStart]
     the same file as one: they are written in episode order, each as soon as it and those before it are done.
     """
     if episode_policy is None:
-        if config.policy != "data":
+        if config.policy == "planner":
             raise ValueError("collect: --policy planner acts through jepaworld.eval.planned.collect_planned(config)")
-        episode_policy = DataPolicy(config.momentum)
+        episode_policy = DataPolicy(config.momentum, random=config.policy == "random")
     env = _make_env(config)
     try:
         start = episode_policy(env)  # here too with workers: a policy that cannot start fails before any file

@@ -174,5 +174,10 @@ def data_policy(env, rng: np.random.Generator, momentum: float = 0.9):
     unwrapped = env.unwrapped
     if hasattr(unwrapped, "data_policy"):
         return unwrapped.data_policy(rng)
+    return random_policy(env, rng, momentum)
+
+
+def random_policy(env, rng: np.random.Generator, momentum: float = 0.9) -> MomentumRandomPolicy:
+    """Momentum-random actions over the env's whole action space (``collect --policy random``)."""
     space = env.action_space
     return MomentumRandomPolicy(space.low, space.high, beta=momentum, rng=rng)
