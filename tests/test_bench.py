@@ -285,10 +285,10 @@ def test_misses_replay_the_start_distance_an_older_eval_did_not_record(start_off
     eval's room for the steps before a start drawn from the data policy's run (``--start-offset``)."""
     from jepaworld.data import CollectConfig
     from jepaworld.envs.adapter import make_env
-    from jepaworld.eval.goals import make_goal_task
+    from jepaworld.eval.goals import episode_limit, make_goal_task
     from jepaworld.eval.protocol import held_out_seeds, run_episode
 
-    env = make_env("jepaworld/PushT-v0", max_episode_steps=50 + start_offset)  # as the eval makes it
+    env = make_env("jepaworld/PushT-v0", max_episode_steps=episode_limit(50, start_offset))  # as the eval makes it
     task = make_goal_task(env, 25, "state", 0.0, CollectConfig().momentum, start_offset)
     seeds = held_out_seeds(0, 3)
 

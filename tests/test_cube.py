@@ -164,17 +164,17 @@ def test_a_pair_does_not_depend_on_what_the_env_did_before_it():
     held-out pair's goal (25 data-policy pushes after its start) by up to 0.1 after some earlier episodes."""
     from jepaworld.data import HELD_OUT_SEED_BASE
     from jepaworld.envs.adapter import make_env
-    from jepaworld.eval.goals import make_goal_task
+    from jepaworld.eval.goals import episode_limit, make_goal_task
 
     def pair(env):
         task = make_goal_task(env, 25, "state", 0.0, 0.9, start_offset=75)
         _, info, goal = task.reset(env, HELD_OUT_SEED_BASE + 24)
         return np.concatenate([info["state"], goal.state])
 
-    expected = pair(make_env(CUBE_ID, max_episode_steps=125))
+    expected = pair(make_env(CUBE_ID, max_episode_steps=episode_limit(50, 75)))
     rng = np.random.default_rng(0)
     for before in range(4):
-        used = make_env(CUBE_ID, max_episode_steps=125)
+        used = make_env(CUBE_ID, max_episode_steps=episode_limit(50, 75))
         used.reset(seed=before)
         for _ in range(50):  # an earlier episode of random pushes
             used.step(rng.uniform(-1, 1, 2).astype(np.float32))

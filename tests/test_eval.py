@@ -9,7 +9,7 @@ from jepaworld.envs.adapter import EnvError, PixelEnv
 from jepaworld.envs.policies import data_policy
 from jepaworld.eval import EvalConfig, held_out_seeds, wilson_interval
 from jepaworld.eval.agents import compiled_predictor, model_functions, planning_bounds
-from jepaworld.eval.goals import START_STREAM, make_goal_task
+from jepaworld.eval.goals import START_STREAM, episode_limit, make_goal_task
 from jepaworld.eval.protocol import run_episode, summarise
 from jepaworld.models import build_world_model
 from jepaworld.planning import PLANNERS, PlannerConfig, build_planner
@@ -104,7 +104,7 @@ def test_a_compiler_failure_falls_back_to_eager_planning_with_a_warning(monkeypa
 def test_a_start_offset_starts_on_the_data_policys_run_and_takes_the_goal_further_along_it():
     """LeWM's pairs: the start is where the data policy is 0..K steps (drawn per seed) after reset, the goal
     25 steps further along the same run; the episode replays the first steps, so the block may be moving."""
-    env = make_env(PUSH_T_ID, max_episode_steps=50 + 40)
+    env = make_env(PUSH_T_ID, max_episode_steps=episode_limit(50, 40))
     task = make_goal_task(env, 25, "state", 0.0, 0.9, start_offset=40)
     drawn = {seed: int(np.random.default_rng([seed, START_STREAM]).integers(0, 41)) for seed in range(6)}
     assert len(set(drawn.values())) > 3  # the number of steps before the start differs from pair to pair
