@@ -89,6 +89,10 @@ def test_planner_collection_refuses_what_it_cannot_plan_with(tiny_run, tmp_path)
         CollectConfig(checkpoint=tiny_run)
     with pytest.raises(ValueError, match="policy must be one of data, random, planner, got 'expert'"):
         CollectConfig(policy="expert")
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.0"):
+        CollectConfig(policy="random", momentum=1.0)
+    with pytest.raises(ValueError, match="is the planner's world model: add --policy planner"):
+        CollectConfig(policy="random", checkpoint=tiny_run)
     out = tmp_path / "p.h5"
     config = CollectConfig(policy="planner", checkpoint=tiny_run, episodes=2, steps=4, out=str(out), progress=False)
     with pytest.raises(ValueError, match="collect_planned"):
