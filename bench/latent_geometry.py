@@ -82,6 +82,13 @@ def prediction(model, episodes: list[dict], frameskip: int, horizon: int, contex
             copy1.append(float((zz[c] - zz[c + 1]).pow(2).mean()))
             err_h.append(float((imagined[-1] - zz[c + horizon]).pow(2).mean()))
             copy_h.append(float((zz[c] - zz[c + horizon]).pow(2).mean()))
+    if not err1:
+        longest = max(len(e["z"]) for e in episodes)
+        raise SystemExit(
+            f"--horizon {horizon}: expected episodes of more than {frameskip * (history + horizon)} frames "
+            f"(history {history} + horizon {horizon} model steps of {frameskip} env steps), the longest has "
+            f"{longest}; pass a shorter --horizon"
+        )
     return {
         "context": context,
         "windows": len(err1),

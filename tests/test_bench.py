@@ -342,3 +342,30 @@ def test_misses_are_binned_by_final_distance_and_pooled(tmp_path):
     for name, expected in (("c.json", "c.json: expected an eval's results.json"), ("d.json", "d.json: a miss has no")):
         result = _run_misses(tmp_path / name, out=tmp_path)
         assert result.returncode != 0 and expected in result.stderr, result.stderr
+
+
+def test_latent_geometry_measures_prediction_and_refuses_a_horizon_longer_than_the_episodes(
+    served_checkpoint, tiny_data, tmp_path
+):
+    """bench/latent_geometry.py: the prediction errors 1 and --horizon model steps ahead, next to copying the
+    last latent, on episodes that hold such windows; a horizon no episode holds (the tiny model: history 2,
+    frameskip 2; the episodes: 31 frames) is refused with the lengths, and writes nothing."""
+    root = Path(__file__).resolve().parent.parent
+
+    def geometry(horizon: int) -> subprocess.CompletedProcess:
+        command = [sys.executable, "bench/latent_geometry.py", "--checkpoint", str(served_checkpoint)]
+        command += ["--data", tiny_data, "--episodes", "4", "--horizon", str(horizon), "--pairs", "200"]
+        return subprocess.run(
+            [*command, "--name", "t", "--out", str(tmp_path)], capture_output=True, text=True, cwd=root
+        )
+
+    result = geometry(4)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "latent-geometry-t.json").read_text())
+    for row in report["prediction"]:
+        assert row["windows"] > 0 and 0 < row["error_1"] < float("inf") and 0 < row["copy_4"] < float("inf")
+    (tmp_path / "latent-geometry-t.json").unlink()
+    result = geometry(20)
+    assert result.returncode != 0
+    assert "expected episodes of more than 44 frames" in result.stderr and "has 31" in result.stderr, result.stderr
+    assert not (tmp_path / "latent-geometry-t.json").exists()
