@@ -1,3 +1,5 @@
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -223,3 +225,6 @@ def test_goal_offset_goals_are_where_the_data_policy_goes_from_the_same_start():
     np.testing.assert_allclose(seen["goal"], goal.state)
     assert record["steps"] == 3 and record["final_distance"] == pytest.approx(np.linalg.norm(goal.state - start))
     assert record["start_distance"] == record["final_distance"]  # standing still: no closer than at the start
+    np.testing.assert_allclose(record["final_state"], start)  # where it ended and what it aimed at, kept
+    np.testing.assert_allclose(record["goal_state"], goal.state)
+    json.dumps({k: v for k, v in record.items() if k not in ("frames", "goal_frame")})  # as results.json holds it

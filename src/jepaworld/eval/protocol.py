@@ -21,7 +21,7 @@ from tqdm import tqdm
 from jepaworld.config import check, option, to_dict
 from jepaworld.data import HELD_OUT_SEED_BASE, CollectConfig
 from jepaworld.envs import TWO_ROOM_MAX_STEPS
-from jepaworld.envs.adapter import make_env, parse_env_kwargs
+from jepaworld.envs.adapter import info_state, make_env, parse_env_kwargs
 from jepaworld.eval.agents import (
     ModelAgent,
     OracleAgent,
@@ -132,7 +132,10 @@ def held_out_seeds(seed: int, episodes: int) -> list[int]:
 
 
 def run_episode(env, agent, seed: int, max_steps: int, task: GoalTask, record: bool = False) -> dict[str, Any]:
-    """One episode: ``agent.reset(env, seed, goal)`` then ``agent.act(obs, env)`` until success, the end or budget."""
+    """One episode: ``agent.reset(env, seed, goal)`` then ``agent.act(obs, env)`` until success, the end or budget.
+
+    The record keeps the true final and goal states (``info[state_key]``; None where the env has none), so a
+    miss can be read afterwards (where the agent and the object ended) without replaying the episode."""
     obs, info, goal = task.reset(env, seed)
     agent.reset(env, seed, goal)
     frames = [obs] if record else []
@@ -153,6 +156,8 @@ def run_episode(env, agent, seed: int, max_steps: int, task: GoalTask, record: b
         "steps": steps,
         "start_distance": start_distance,
         "final_distance": distance,
+        "final_state": info_state(info, task.state_key).tolist() if task.state_key in info else None,
+        "goal_state": None if goal.state is None else np.asarray(goal.state, np.float64).tolist(),
         "frames": frames,
         "goal_frame": goal.frame,
     }
