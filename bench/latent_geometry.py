@@ -64,6 +64,18 @@ def geometry(episodes: list[dict], columns: list[int], angles: list[int], pairs:
     return rows
 
 
+def check_horizon(data: EpisodeFile, count: int, frameskip: int, history: int, horizon: int) -> None:
+    """Refuse, before any encoding, a ``horizon`` that none of the last ``count`` episodes holds a window of."""
+    first = max(0, data.num_episodes - count)
+    longest = int((data.episode_ends[first:] - data.episode_starts[first:]).max())
+    if longest <= frameskip * (history + horizon):
+        raise SystemExit(
+            f"--horizon {horizon}: expected episodes of more than {frameskip * (history + horizon)} frames "
+            f"(history {history} + horizon {horizon} model steps of {frameskip} env steps), the longest has "
+            f"{longest}; pass a shorter --horizon"
+        )
+
+
 @torch.inference_mode()
 def prediction(model, episodes: list[dict], frameskip: int, horizon: int, context: int) -> dict:
     history = model.history
@@ -82,13 +94,6 @@ def prediction(model, episodes: list[dict], frameskip: int, horizon: int, contex
             copy1.append(float((zz[c] - zz[c + 1]).pow(2).mean()))
             err_h.append(float((imagined[-1] - zz[c + horizon]).pow(2).mean()))
             copy_h.append(float((zz[c] - zz[c + horizon]).pow(2).mean()))
-    if not err1:
-        longest = max(len(e["z"]) for e in episodes)
-        raise SystemExit(
-            f"--horizon {horizon}: expected episodes of more than {frameskip * (history + horizon)} frames "
-            f"(history {history} + horizon {horizon} model steps of {frameskip} env steps), the longest has "
-            f"{longest}; pass a shorter --horizon"
-        )
     return {
         "context": context,
         "windows": len(err1),
@@ -144,6 +149,7 @@ def main() -> None:
     with EpisodeFile(args.data) as data:
         if not data.has_state:
             raise SystemExit(f"{args.data}: no /state column; the geometry needs the true state")
+        check_horizon(data, args.episodes, info.model.frameskip, model.history, args.horizon)
         episodes = episodes_latents(model, data, args.episodes)
     columns = args.state_columns or list(range(episodes[0]["state"].shape[1]))
     contexts = sorted({1, info.model.history})

@@ -157,7 +157,7 @@ def run_episode(env, agent, seed: int, max_steps: int, task: GoalTask, record: b
         "start_distance": start_distance,
         "final_distance": distance,
         "final_state": info_state(info, task.state_key).tolist() if task.state_key in info else None,
-        "goal_state": None if goal.state is None else np.asarray(goal.state, np.float64).tolist(),
+        "goal_state": None if goal.state is None else goal.state.tolist(),
         "frames": frames,
         "goal_frame": goal.frame,
     }
