@@ -1,4 +1,5 @@
-"""eval --ensemble: predictors trained on one frozen encoder plan together, on the mean of what they imagine."""
+"""eval --ensemble: predictors trained on one frozen encoder plan together, on the mean of what they imagine
+or (``--ensemble-score worst``) each plan scored by the worst of their imaginations."""
 
 import dataclasses
 
@@ -36,6 +37,12 @@ def test_an_ensemble_rollout_is_the_mean_of_its_models_rollouts():
         together = model_functions(a, k, ensemble=[b])[1](z0, actions)
         torch.testing.assert_close(together, (alone_a + alone_b) / 2)
         torch.testing.assert_close(model_functions(a, k, ensemble=[a])[1](z0, actions), alone_a)
+        each = model_functions(a, k, ensemble=[b], ensemble_score="worst")[1](z0, actions)
+        torch.testing.assert_close(each, torch.stack([alone_a, alone_b], dim=1))  # [N, M, H, D], scored each
+    with pytest.raises(ValueError, match=r"ensemble_score must be one of \['mean', 'worst'\], got 'best'"):
+        model_functions(a, k, ensemble=[b], ensemble_score="best")
+    with pytest.raises(ValueError, match=r"--ensemble-score worst scores several predictors.*--ensemble CKPT"):
+        EvalConfig(ensemble_score="worst")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +85,12 @@ def test_eval_plans_with_an_ensemble_and_records_it(runs, tmp_path):
     results = evaluate(config, FAST_PLANNER)
     assert results["eval"]["ensemble"] == [runs["frozen"]] and results["rows"][0]["episodes"] == 2
     assert f"the mean rollout of its predictor and those of `{runs['frozen']}`" in (tmp_path / "results.md").read_text()
+    worst = evaluate(dataclasses.replace(config, ensemble_score="worst", out=str(tmp_path / "worst")), FAST_PLANNER)
+    assert worst["eval"]["ensemble_score"] == "worst" and worst["rows"][0]["episodes"] == 2
+    assert (
+        "each plan scored by the worst of its predictor's rollout and those of"
+        in (tmp_path / "worst" / "results.md").read_text()
+    )
     refused = tmp_path / "refused"
     with pytest.raises(ValueError, match="expected the encoder and projector"):
         evaluate(dataclasses.replace(config, ensemble=(runs["other"],), out=str(refused)), FAST_PLANNER)

@@ -117,6 +117,28 @@ def test_a_goal_set_is_reached_at_its_nearest_member(name):
     assert min(torch.norm(end - g) for g in goals[:2]) < 0.25, end
 
 
+def test_an_ensemble_is_scored_by_its_worst_member(name):
+    """A rollout ``[N, M, H, D]`` holds M imaginations of each candidate (``eval --ensemble-score worst``).
+    Here the two disagree on the first dimension (one integrates the action, the other its opposite), so
+    no move there is safe and the worst-scored plan stays put where the first alone would go to the goal;
+    on the second dimension they agree and the plan goes."""
+    goal = torch.tensor([1.0, 1.0])
+
+    def disagreeing(z0, actions):
+        ahead = integrator(z0, actions)
+        mirrored = ahead * torch.tensor([-1.0, 1.0])
+        return torch.stack([ahead, mirrored], dim=1)  # [N, 2, H, D]
+
+    alone = make(name, terminal).plan(torch.zeros(2), goal, integrator)
+    assert alone.actions.sum(0)[0] > 0.85, alone.actions.sum(0)
+    result = make(name, terminal).plan(torch.zeros(2), goal, disagreeing)
+    end = result.actions.sum(0)
+    assert abs(end[0]) < 0.2 and abs(end[1] - 1.0) < 0.2, end
+    worst = max(terminal(z, goal, None) for z in disagreeing(torch.zeros(1, 2), result.actions[None]).unbind(1))
+    assert result.energy == pytest.approx(float(worst), abs=1e-5)  # the energy it reports is the worst one
+    assert result.energy >= 1.0 - 1e-6  # the first dimension's unit cost is the least any plan can have
+
+
 def test_every_energy_is_registered_and_usable():
     z = torch.randn(5, HORIZON, 3)
     for energy in ENERGIES.names():

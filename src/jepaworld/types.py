@@ -12,7 +12,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-#: ``rollout_fn(z0 [N, D], actions [N, H, A]) -> z [N, H, D]``: the latents reached after each action.
+#: ``rollout_fn(z0 [N, D], actions [N, H, A]) -> z [N, H, D]``: the latents reached after each action;
+#: or ``[N, M, H, D]``, M imaginations of each (an ensemble's), scored by the worst (``planning.base.rollout_energy``).
 RolloutFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: ``energy_fn(z [N, H, D], z_goal [D] | [G, D], actions [N, H, A]) -> energy [N]``: lower is better.

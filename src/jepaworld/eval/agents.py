@@ -48,6 +48,10 @@ def compiled_predictor(model: WorldModel, device: torch.device) -> Callable | No
     return predictor
 
 
+#: How an ensemble's imaginations are scored (``eval --ensemble-score``).
+ENSEMBLE_SCORES = ("mean", "worst")
+
+
 def model_functions(
     model: WorldModel,
     frameskip: int,
@@ -57,6 +61,7 @@ def model_functions(
     blocks: bool = False,
     whitening: torch.Tensor | None = None,
     ensemble: Sequence[WorldModel] = (),
+    ensemble_score: str = "mean",
 ) -> tuple[Callable, RolloutFn]:
     """``encode(frame [H, W, 3] uint8) -> z [D]`` and a rollout over planned actions for ``MPCAgent``.
 
@@ -67,9 +72,12 @@ def model_functions(
     latents the predictor sees while imagining (``WorldModel.rollout``); 1 is the fastest. ``compile``:
     imagine with a ``torch.compile``d predictor (faster per rollout after a one-off compilation).
     ``whitening``: plan in the coordinates ``z @ W`` of a latent metric (``planning.metric``).
-    ``ensemble``: more models on ``model``'s encoder (``shared_encoder_models``); the rollout is the mean
-    of every model's imagined latents, so the planner scores what the predictors agree on.
+    ``ensemble``: more models on ``model``'s encoder (``shared_encoder_models``). ``ensemble_score``
+    ``mean``: the rollout is the mean of every model's imagined latents ``[N, H, D]``; ``worst``: it is
+    each model's, ``[N, M, H, D]``, and the planner scores a candidate by the worst of them.
     """
+    if ensemble_score not in ENSEMBLE_SCORES:
+        raise ValueError(f"ensemble_score must be one of {list(ENSEMBLE_SCORES)}, got {ensemble_score!r}")
     device = torch.device(device)
     models = [model, *ensemble]
     predictors = [compiled_predictor(m, device) if compile else None for m in models]
@@ -85,6 +93,8 @@ def model_functions(
         past = None if past_actions is None else past_actions.to(device)
         z0 = z0.to(device)
         imagined = [m.rollout(z0, held, past, context, p) for m, p in zip(models, predictors, strict=True)]
+        if ensemble_score == "worst":
+            return torch.stack(imagined, dim=1).float().cpu()
         return (imagined[0] if len(imagined) == 1 else torch.stack(imagined).mean(0)).float().cpu()
 
     return (encode, rollout) if whitening is None else in_metric(encode, rollout, whitening)

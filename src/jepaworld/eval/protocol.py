@@ -23,6 +23,7 @@ from jepaworld.data import HELD_OUT_SEED_BASE, CollectConfig
 from jepaworld.envs import TWO_ROOM_MAX_STEPS
 from jepaworld.envs.adapter import info_state, make_env, parse_env_kwargs
 from jepaworld.eval.agents import (
+    ENSEMBLE_SCORES,
     ModelAgent,
     OracleAgent,
     RandomAgent,
@@ -96,7 +97,13 @@ class EvalConfig:
     ensemble: tuple[str, ...] = option(
         (),
         "more checkpoints whose predictors imagine beside --checkpoint's, each trained with --freeze-encoder on "
-        "its encoder: a plan is scored on the mean of their imagined latents",
+        "its encoder: a plan is scored on the mean of their imagined latents (see --ensemble-score)",
+    )
+    ensemble_score: str = option(
+        "mean",
+        "--ensemble: mean (the energy of the predictors' mean imagined latents) or worst (each predictor's "
+        "rollout is scored and a plan counts as its worst: plans whose outcome they disagree on lose, so the "
+        "planner cannot pick a plan for one predictor's error in its favour)",
     )
     compile: bool = option(
         False, "plan with a torch.compile'd predictor (faster back-to-back plans after a one-off compile)"
@@ -124,6 +131,14 @@ class EvalConfig:
         check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
         check(self.success_radius >= 0, f"success_radius must be >= 0, got {self.success_radius}")
         check_metric_options(self.metric, self.metric_shrink)
+        check(
+            self.ensemble_score in ENSEMBLE_SCORES,
+            f"ensemble_score must be one of {list(ENSEMBLE_SCORES)}, got {self.ensemble_score!r}",
+        )
+        check(
+            self.ensemble_score == "mean" or bool(self.ensemble),
+            "--ensemble-score worst scores several predictors' rollouts: give them with --ensemble CKPT [CKPT ...]",
+        )
         parse_env_kwargs(self.env_kwargs)
 
 
@@ -266,6 +281,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         blocks=config.plan_blocks,
         whitening=whitening,
         ensemble=ensemble,
+        ensemble_score=config.ensemble_score,
     )
 
     def make_model_agent():

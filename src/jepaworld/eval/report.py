@@ -59,7 +59,11 @@ def markdown_table(results: dict[str, Any]) -> str:
     lines += ["", f"checkpoint: `{results['checkpoint']}`; training wall time {results['train_seconds']:.0f} s"]
     if ensemble := results.get("eval", {}).get("ensemble"):
         members = ", ".join(f"`{m}`" for m in ensemble)
-        lines += ["", f"imagined by an ensemble: the mean rollout of its predictor and those of {members}"]
+        if results["eval"].get("ensemble_score") == "worst":
+            how = "each plan scored by the worst of its predictor's rollout and those of"
+        else:
+            how = "the mean rollout of its predictor and those of"
+        lines += ["", f"imagined by an ensemble: {how} {members}"]
     return "\n".join(lines) + "\n"
 
 

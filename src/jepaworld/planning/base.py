@@ -62,9 +62,19 @@ def nonfinite_lose(energy: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(energy), energy, torch.full_like(energy, float("inf")))
 
 
+def rollout_energy(energy_fn: EnergyFn, z: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """``energy_fn`` of imagined latents ``z [N, H, D]``, or of ``[N, M, H, D]``: M imaginations of each
+    candidate (an ensemble's predictors, ``eval --ensemble-score worst``). Then each one is scored and a
+    candidate counts as its worst, so a plan whose outcome the predictors disagree on loses: the planner
+    cannot pick a plan for one predictor's error in its favour."""
+    if z.dim() == 4:
+        return torch.stack([energy_fn(z[:, m], z_goal, actions) for m in range(z.shape[1])]).amax(0)
+    return energy_fn(z, z_goal, actions)
+
+
 def safe_energy(energy_fn: EnergyFn, z: torch.Tensor, z_goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """``energy_fn``, shape-checked, with ``nonfinite_lose`` applied."""
-    energy = energy_fn(z, z_goal, actions)
+    """``rollout_energy``, shape-checked, with ``nonfinite_lose`` applied."""
+    energy = rollout_energy(energy_fn, z, z_goal, actions)
     check_shape("energy", energy, [actions.shape[0]])
     return nonfinite_lose(energy)
 

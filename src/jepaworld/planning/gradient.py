@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import torch
 
-from jepaworld.planning.base import PlannerConfig, check_plan_inputs, initial_mean, nonfinite_lose, safe_energy
+from jepaworld.planning.base import (
+    PlannerConfig,
+    check_plan_inputs,
+    initial_mean,
+    nonfinite_lose,
+    rollout_energy,
+    safe_energy,
+)
 from jepaworld.planning.cem import CEM
 from jepaworld.planning.energy import ENERGIES, build_energy
 from jepaworld.types import EnergyFn, PlanResult, RolloutFn
@@ -103,7 +110,7 @@ class GradientPlanner:
                         "the gradient planner needs a differentiable rollout_fn (one that does not "
                         "run under torch.no_grad/inference_mode, on torch tensors)"
                     )
-                energy = self.energy(z, z_goal, actions)  # [R]
+                energy = rollout_energy(self.energy, z, z_goal, actions)  # [R]
                 finite = torch.isfinite(energy)
                 masked = nonfinite_lose(energy.detach())
                 index = int(torch.argmin(masked))
