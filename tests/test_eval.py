@@ -130,6 +130,24 @@ def test_a_start_offset_starts_on_the_data_policys_run_and_takes_the_goal_furthe
         EvalConfig(start_offset=-1)
 
 
+def test_a_budget_shorter_than_the_goal_offset_does_not_cut_the_goal_short():
+    """--max-steps 5 --goal-offset 25: the goal is still where the data policy is 25 (or more) steps on. The
+    eval env's time limit once ended the goal's rollout at the budget, so the goal was 5 steps ahead and a
+    pair whose block had not moved yet was solved at step 0."""
+    env = make_env(PUSH_T_ID, max_episode_steps=episode_limit(5, 0, 25))
+    task = make_goal_task(env, 25, "state", 0.0, 0.9)
+    for seed in range(3):
+        run = make_env(PUSH_T_ID)  # the data policy's run on a fresh env
+        states = [run.reset(seed=seed)[1]["state"]]
+        policy = data_policy(run, np.random.default_rng(seed), 0.9)
+        states += [run.step(policy())[4]["state"] for _ in range(100)]
+        _, info, goal = task.reset(env, seed)
+        further = [i for i, state in enumerate(states) if np.array_equal(state, goal.state.astype(np.float32))]
+        assert further and min(further) >= 25, (seed, further)
+        assert not task.met(info["state"].astype(np.float64), goal.state)  # not solved before the first step
+    assert episode_limit(50, 75, 25) == 175 and episode_limit(200, 0, 25) == 200 and episode_limit(5, 0, 0) == 100
+
+
 class PointOnALine(gym.Env):
     """A point on a line, seen as blank frames, its position in ``info["x"]``; subclasses say how it moves."""
 

@@ -145,10 +145,13 @@ class GoalTask:
         return bool(info["is_success"]), distance
 
 
-def episode_limit(max_steps: int, start_offset: int) -> int:
-    """The time limit of an evaluation env: the planner's budget and the data-policy steps that may come
-    before a drawn start (``start_offset``), so that replaying them takes nothing from the budget."""
-    return max_steps + start_offset
+def episode_limit(max_steps: int, start_offset: int, goal_offset: int = 0) -> int:
+    """The time limit of an evaluation env: the data-policy steps that may come before a drawn start
+    (``start_offset``), then the longer of the planner's budget and the goal's own rollout (up to
+    ``MAX_GOAL_STEPS`` x ``goal_offset``; ``DEFAULT_GOAL_OFFSET`` where it is 0). So replaying a start takes
+    nothing from the budget, and a budget shorter than the goal's rollout does not cut the goal short
+    (``run_episode`` stops the episode at its budget itself)."""
+    return start_offset + max(max_steps, MAX_GOAL_STEPS * (goal_offset or DEFAULT_GOAL_OFFSET))
 
 
 def make_goal_task(

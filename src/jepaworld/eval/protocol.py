@@ -250,7 +250,7 @@ def evaluate(config: EvalConfig, planner_config: PlannerConfig) -> dict[str, Any
         if config.env_kwargs
         else info.extra.get("data_extra", {}).get("env_kwargs", {})
     )
-    limit = episode_limit(config.max_steps, config.start_offset)
+    limit = episode_limit(config.max_steps, config.start_offset, config.goal_offset)
     env = make_env(env_id, info.model.image_size, max_episode_steps=limit, **env_kwargs)
     if env.action_space.shape[0] != info.model.env_action_dim:
         raise ValueError(
