@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from einops import rearrange, repeat
 
+from jepaworld.config import check
 from jepaworld.data import EpisodeFile
 from jepaworld.eval.probe import encode_episodes
 from jepaworld.models import WorldModel
@@ -52,6 +53,11 @@ def compiled_predictor(model: WorldModel, device: torch.device) -> Callable | No
 ENSEMBLE_SCORES = ("mean", "worst")
 
 
+def check_ensemble_score(score: str) -> None:
+    """The one check of ``--ensemble-score`` that ``EvalConfig`` and ``model_functions`` share."""
+    check(score in ENSEMBLE_SCORES, f"ensemble_score must be one of {list(ENSEMBLE_SCORES)}, got {score!r}")
+
+
 def model_functions(
     model: WorldModel,
     frameskip: int,
@@ -76,8 +82,7 @@ def model_functions(
     ``mean``: the rollout is the mean of every model's imagined latents ``[N, H, D]``; ``worst``: it is
     each model's, ``[N, M, H, D]``, and the planner scores a candidate by the worst of them.
     """
-    if ensemble_score not in ENSEMBLE_SCORES:
-        raise ValueError(f"ensemble_score must be one of {list(ENSEMBLE_SCORES)}, got {ensemble_score!r}")
+    check_ensemble_score(ensemble_score)
     device = torch.device(device)
     models = [model, *ensemble]
     predictors = [compiled_predictor(m, device) if compile else None for m in models]

@@ -23,12 +23,12 @@ from jepaworld.data import HELD_OUT_SEED_BASE, CollectConfig
 from jepaworld.envs import TWO_ROOM_MAX_STEPS
 from jepaworld.envs.adapter import info_state, make_env, parse_env_kwargs
 from jepaworld.eval.agents import (
-    ENSEMBLE_SCORES,
     ModelAgent,
     OracleAgent,
     RandomAgent,
     ScriptedAgent,
     SimulatorAgent,
+    check_ensemble_score,
     has_oracle,
     has_scripted_solver,
     has_simulator_frames,
@@ -131,10 +131,7 @@ class EvalConfig:
         check(self.plan_context >= 1, f"plan_context must be >= 1, got {self.plan_context}")
         check(self.success_radius >= 0, f"success_radius must be >= 0, got {self.success_radius}")
         check_metric_options(self.metric, self.metric_shrink)
-        check(
-            self.ensemble_score in ENSEMBLE_SCORES,
-            f"ensemble_score must be one of {list(ENSEMBLE_SCORES)}, got {self.ensemble_score!r}",
-        )
+        check_ensemble_score(self.ensemble_score)
         check(
             self.ensemble_score == "mean" or bool(self.ensemble),
             "--ensemble-score worst scores several predictors' rollouts: give them with --ensemble CKPT [CKPT ...]",
